@@ -1,0 +1,34 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers depend downward only (Documentation/Design.md):
+//   fqdnctl, Examples -> PolicyEngine -> DomainTrie, DNSWire, BPFMapBindings -> CLibbpf
+// and every layer that needs a limit or a map layout imports CFQDNShared, the Swift view of
+// BPFPrograms/include/fqdn_shared.h (the one definition shared with the BPF C programs).
+let package = Package(
+    name: "FQDNPolicy",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "DNSWire", targets: ["DNSWire"]),
+        .executable(name: "fqdnctl", targets: ["fqdnctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The shared C header (limits, reason codes, map layouts). Header only, plus the one
+        // .c file SwiftPM requires.
+        .target(name: "CFQDNShared"),
+
+        // Reference DNS codec, pure Swift: the kernel parser is tested against it.
+        .target(name: "DNSWire", dependencies: ["CFQDNShared"]),
+
+        .executableTarget(
+            name: "fqdnctl",
+            dependencies: [
+                "DNSWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+    ]
+)
