@@ -10,10 +10,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DNSWire", targets: ["DNSWire"]),
+        .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
         .executable(name: "fqdnctl", targets: ["fqdnctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // The shared C header (limits, reason codes, map layouts). Header only, plus the one
@@ -22,6 +24,10 @@ let package = Package(
 
         // Reference DNS codec, pure Swift: the kernel parser is tested against it.
         .target(name: "DNSWire", dependencies: ["CFQDNShared"]),
+
+        // Policies, endpoints, the agent's typed API.
+        .target(name: "PolicyEngine", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
 
         .executableTarget(
             name: "fqdnctl",
