@@ -10,6 +10,7 @@ struct FQDNCtl: ParsableCommand {
         commandName: "fqdnctl",
         abstract: "In-kernel FQDN egress policy: inspect, test and run.",
         subcommands: [
+            Decode.self,
             Limits.self,
         ]
     )
