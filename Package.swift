@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "DNSWire", targets: ["DNSWire"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
         .executable(name: "fqdnctl", targets: ["fqdnctl"]),
+        .library(name: "BPFMapBindings", targets: ["BPFMapBindings"]),
+        .library(name: "FQDNPolicyTesting", targets: ["FQDNPolicyTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +30,31 @@ let package = Package(
         // Policies, endpoints, the agent's typed API.
         .target(name: "PolicyEngine", dependencies: [.product(name: "Yams", package: "Yams")]),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+
+        // libbpf from libbpf-dev (pkg-config libbpf); tiny C shims for what Glibc lacks.
+        .systemLibrary(
+            name: "CLibbpf",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev", "libelf-dev"])]
+        ),
+        .target(name: "CSysShims"),
+
+        // BPF build pipeline: BPFBuildPlugin runs BPFEmbed, which compiles
+        // BPFPrograms/*.bpf.c and BPFPrograms/tests/*.bpf.c with clang -target bpf and embeds
+        // the objects (base64) in BPFObjects: `BPFObjects.named("parser_test") -> [UInt8]?`.
+        .executableTarget(name: "BPFEmbed"),
+        .plugin(name: "BPFBuildPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),
+        .target(name: "BPFObjects", plugins: ["BPFBuildPlugin"]),
+
+        // Typed Swift over libbpf: objects, programs, maps, attachments, pins.
+        .target(name: "BPFMapBindings", dependencies: ["CLibbpf", "CSysShims"]),
+
+        // Test support (library product): the `.kernel` gate, the netns lock, fixtures.
+        .target(name: "FQDNPolicyTesting", dependencies: ["BPFMapBindings", "CLibbpf", "CSysShims"]),
+        .testTarget(
+            name: "BPFMapBindingsTests",
+            dependencies: ["BPFMapBindings", "BPFObjects", "FQDNPolicyTesting", "CFQDNShared"]
+        ),
 
         .executableTarget(
             name: "fqdnctl",

@@ -1,0 +1,107 @@
+import BPFMapBindings
+import BPFObjects
+import FQDNPolicyTesting
+import Testing
+
+/// Opens an embedded test object.
+func openObject(_ name: String) throws -> BPFObject {
+    let bytes = try #require(BPFObjects.named(name), "no embedded object \(name); known: \(BPFObjects.names)")
+    return try BPFObject(bytes: bytes, name: name)
+}
+
+/// An Ethernet + IPv4 + UDP frame of `payload` bytes (contents irrelevant to the programs here).
+func frame(payload: Int) -> [UInt8] {
+    var f = [UInt8](repeating: 0, count: 14 + 20 + 8 + payload)
+    f[12] = 0x08; f[13] = 0x00          // IPv4
+    f[14] = 0x45                         // version 4, IHL 5
+    let total = UInt16(20 + 8 + payload)
+    f[16] = UInt8(total >> 8); f[17] = UInt8(total & 0xff)
+    f[22] = 64; f[23] = 17               // TTL, UDP
+    return f
+}
+
+@Suite("BPF objects: embed, open, load")
+struct ObjectTests {
+    @Test("the build plugin embedded the test objects")
+    func embedded() throws {
+        #expect(BPFObjects.names.contains("bindings_test"))
+        #expect(BPFObjects.names.contains("verifier_reject_test"))
+        let bytes = try #require(BPFObjects.named("bindings_test"))
+        #expect(bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]))  // ELF magic
+        #expect(BPFObjects.named("no_such_program") == nil)
+    }
+
+    @Test("open lists programs and maps without a kernel")
+    func inventory() throws {
+        let object = try openObject("bindings_test")
+        #expect(object.programNames == ["count_packets"])
+        #expect(object.mapNames.contains("counts"))
+    }
+
+    @Test("garbage bytes are an invalid object, not a crash")
+    func garbage() {
+        #expect(throws: BPFError.self) { try BPFObject(bytes: [1, 2, 3, 4], name: "garbage") }
+    }
+
+    @Test("testRun returns the configured verdict and the map records the run", .kernel)
+    func testRunAndMapSideEffect() throws {
+        let object = try openObject("bindings_test")
+        try object.setConstant("verdict", to: UInt32(2))   // TC_ACT_SHOT
+        try object.setConstant("len_bias", to: UInt64(1000))
+        try object.load()
+        let program = try object.program("count_packets")
+        #expect(program.type == .schedCls)
+
+        let packet = frame(payload: 20)
+        let result = try program.testRun(data: packet, repeat: 5)
+        #expect(result.returnValue == 2)
+        #expect(result.data == packet)
+        #expect(result.duration > .zero)
+
+        let counts = try object.map("counts", as: BPFArrayMap<UInt64>.self)
+        #expect(try counts.lookup(0) == 5)
+        #expect(try counts.lookup(1) == UInt64(packet.count) + 1000)
+        #expect(try counts.lookup(4) == nil)   // out of range: nil, not an error
+
+        // Swift writes, the program reads and adds: the kernel sees Swift's value.
+        try counts.update(0, 100)
+        _ = try program.testRun(data: packet)
+        #expect(try counts.lookup(0) == 101)
+    }
+
+    @Test("setting a constant of the wrong size is a size mismatch", .kernel)
+    func constantSizeMismatch() throws {
+        let object = try openObject("bindings_test")
+        #expect(throws: BPFError.sizeMismatch(map: ".rodata:verdict", expected: 8, actual: 4)) {
+            try object.setConstant("verdict", to: UInt64(1))
+        }
+        #expect(throws: BPFError.notFound(kind: "global variable", name: "nope in bindings_test")) {
+            try object.setConstant("nope", to: UInt32(1))
+        }
+    }
+
+    @Test("a typed view with the wrong value size fails at open", .kernel)
+    func viewSizeMismatch() throws {
+        let object = try openObject("bindings_test")
+        try object.load()
+        #expect(throws: BPFError.sizeMismatch(map: "counts (value)", expected: 4, actual: 8)) {
+            try object.map("counts", as: BPFArrayMap<UInt32>.self)
+        }
+        #expect(throws: BPFError.self) {
+            try object.map("counts", as: BPFHashMap<UInt32, UInt64>.self)
+        }
+    }
+
+    @Test("a verifier rejection carries the program name and the verifier log", .kernel)
+    func verifierRejection() throws {
+        let object = try openObject("verifier_reject_test")
+        let error = #expect(throws: BPFError.self) { try object.load() }
+        guard case let .verifier(program, log)? = error else {
+            Issue.record("expected a verifier rejection, got \(String(describing: error))")
+            return
+        }
+        #expect(program == "missing_null_check")
+        #expect(log.contains("map_value_or_null"), "log was:\n\(log)")
+        #expect(log.contains("processed") || log.contains("R0"), "log was:\n\(log)")
+    }
+}
