@@ -172,5 +172,342 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_facts) == 36 + 260 * (1 + FQDN_MAX_CNAME_C
 /* ===================================================================== */
 /* 4. Datapath maps (owned by PolicyEngine + the attach-point programs)   */
 /* ===================================================================== */
+/*
+ * The maps the attach-point programs share (definitions: include/datapath_maps.h;
+ * logic: include/datapath.h; design as built: Documentation/Datapath.md).
+ *
+ * Identities. An endpoint (a host-side veth or a cgroup v2 directory) has an
+ * endpoint id (>= 1, chosen by the agent). A *policy version* is everything
+ * compiled from the policies that select an endpoint, written under a fresh
+ * policy id (>= 1): settings, per-rule ports, CIDR entries, trie entries
+ * (section 3, "policy" = this id). An endpoint switches versions with ONE
+ * update of its endpoint value (atomic); entries learned under the previous
+ * version stay valid under that version (prev_policy_id) until the agent has
+ * re-evaluated them, so no allowed connection is dropped by a policy update.
+ *
+ * Byte order: addresses are network-order byte arrays; ports, ids and every
+ * other number are host order. Time is CLOCK_BOOTTIME in ns
+ * (bpf_ktime_get_boot_ns; user space: clock_gettime(CLOCK_BOOTTIME)).
+ *
+ * Pinning: every map below is pinned as <pin dir>/maps/<map name> (default
+ * pin dir FQDN_PIN_DIR_DEFAULT), links as <pin dir>/links/<...>; fq_meta
+ * carries FQDN_LAYOUT_VERSION so a restarted or upgraded agent knows whether
+ * it can adopt the pinned maps as they are.
+ */
+#define FQDN_PIN_DIR_DEFAULT "/sys/fs/bpf/fqdnpolicy"
+
+/* Capacities (max_entries). LRU maps evict their least recently used entry
+ * when full (counted as a loss only by what the agent sees missing). */
+#define FQDN_MAX_ENDPOINTS 4096
+#define FQDN_MAX_POLICY_VERSIONS 4096
+#define FQDN_MAX_DNS_SERVERS 64
+#define FQDN_MAX_INFLIGHT 65536
+#define FQDN_MAX_ALLOWED 262144 /* per family, all endpoints */
+#define FQDN_MAX_NAMES 65536    /* (endpoint, name) pairs with learned addresses */
+#define FQDN_MAX_NAME_SLOTS 262144
+#define FQDN_MAX_CIDR_ENTRIES 16384 /* per family */
+#define FQDN_MAX_FLOWS 65536
+#define FQDN_EVENTS_RING_BYTES (1 << 20)
+
+/* Egress rules per policy version: rule r is bit r of a rule mask. */
+#define FQDN_MAX_RULES 32
+/* Port ranges per rule (0 ranges = every port and protocol). */
+#define FQDN_MAX_PORTS_PER_RULE 16
+/* cgroup ancestors looked at to find a cgroup endpoint. */
+#define FQDN_MAX_CGROUP_DEPTH 16
+/* Upper bound of max_ips_per_name (the ring of one name). */
+#define FQDN_MAX_IPS_PER_NAME_LIMIT 65536
+
+/* Trie tags (section 3 "rule ids") as the datapath reads them: tag r <
+ * FQDN_MAX_RULES is egress rule r (a toFQDNs selector of that rule matches
+ * the name); FQDN_TAG_DNS_QUERY marks names the DNS rules let be queried. */
+#define FQDN_TAG_DNS_QUERY 0x100
+
+/* --- endpoints: fq_ep_ifindex (u32 ifindex) and fq_ep_cgroup (u64 cgroup
+ * id) -> struct fqdn_endpoint; fq_ep_info (endpoint id) -> fqdn_endpoint_info
+ * (user space only: names for status without an agent). */
+#define FQDN_EP_KIND_VETH 1
+#define FQDN_EP_KIND_CGROUP 2
+/* Endpoint flags. */
+#define FQDN_EP_F_ENFORCE 0x1 /* a policy selects it: default deny + DNS rules */
+#define FQDN_EP_F_LEARN 0x2   /* learn from DNS answers (set with ENFORCE) */
+
+struct fqdn_endpoint {
+	__u32 endpoint_id;
+	__u32 policy_id;      /* current version; 0 = none (nothing enforced) */
+	__u32 prev_policy_id; /* learned entries of this version stay valid under it; 0 = none */
+	__u32 flags;          /* FQDN_EP_F_* */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_endpoint) == 16, "fqdn_endpoint layout");
+
+#define FQDN_EP_NAME_LEN 64
+struct fqdn_endpoint_info {
+	char name[FQDN_EP_NAME_LEN]; /* NUL-terminated */
+	__u64 cgroup_id;             /* cgroup endpoints */
+	__u32 ifindex;               /* veth endpoints (in netns_cookie's namespace) */
+	__u32 kind;                  /* FQDN_EP_KIND_* */
+	__u64 netns_cookie;          /* of the interface's namespace; 0 unknown */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_endpoint_info) == 88, "fqdn_endpoint_info layout");
+
+/* --- policy versions: fq_policy (u32 policy id) -> settings. */
+#define FQDN_POL_F_DNS_RULES 0x1 /* queries only for names tagged FQDN_TAG_DNS_QUERY */
+
+/* What a refused query gets (values of RefusedQueryAction). */
+#define FQDN_REFUSE_REFUSED 0
+#define FQDN_REFUSE_NXDOMAIN 1
+#define FQDN_REFUSE_DROP 2
+
+struct fqdn_policy_settings {
+	__u32 flags;            /* FQDN_POL_F_* */
+	__u32 refused_action;   /* FQDN_REFUSE_* */
+	__u32 min_ttl;          /* seconds: learned entries live >= this */
+	__u32 max_ips_per_name; /* 1..FQDN_MAX_IPS_PER_NAME_LIMIT, oldest evicted */
+	__u32 flow_grace;       /* seconds an established TCP flow outlives its address */
+	__u32 rule_count;       /* rules in use, <= FQDN_MAX_RULES */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_policy_settings) == 24, "fqdn_policy_settings layout");
+
+/* --- fq_ports: (policy id, rule) -> the rule's ports. */
+struct fqdn_ports_key {
+	__u32 policy_id;
+	__u32 rule; /* < FQDN_MAX_RULES */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_ports_key) == 8, "fqdn_ports_key layout");
+
+struct fqdn_port_range {
+	__u16 first; /* inclusive */
+	__u16 last;  /* inclusive */
+	__u8 proto;  /* 0 = TCP and UDP, else IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad[3];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_port_range) == 8, "fqdn_port_range layout");
+
+struct fqdn_rule_ports {
+	__u32 count; /* ranges in use; 0 = every port and protocol (ICMP too) */
+	__u32 pad;
+	struct fqdn_port_range ranges[FQDN_MAX_PORTS_PER_RULE];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_rule_ports) == 8 + 8 * FQDN_MAX_PORTS_PER_RULE, "fqdn_rule_ports layout");
+
+/* --- fq_dns_servers: trusted DNS servers (agent configuration, all endpoints)
+ * -> u32 (0, reserved). DNS to them always passes; only their answers teach. */
+struct fqdn_server_key {
+	__u8 family; /* FQDN_AF_INET / FQDN_AF_INET6 */
+	__u8 pad;
+	__u16 port;
+	__u8 addr[16]; /* IPv4: first 4 bytes, rest zero */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_server_key) == 20, "fqdn_server_key layout");
+
+/* --- fq_inflight (LRU): one entry per allowed query on its way to a trusted
+ * server; a response teaches only when it matches one (anti-spoofing), and
+ * consumes it. */
+struct fqdn_inflight_key {
+	__u32 endpoint_id;
+	__u16 client_port;
+	__u16 server_port;
+	__u16 txid;
+	__u8 family;
+	__u8 pad;
+	__u8 server[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight_key) == 28, "fqdn_inflight_key layout");
+
+struct fqdn_inflight {
+	__u64 qname_hash; /* fqdn_name_hash of the lowercase wire qname */
+	__u64 sent_ns;
+	__u32 policy_id;
+	__u16 qtype;
+	__u16 pad;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight) == 24, "fqdn_inflight layout");
+
+/* FNV-1a 64 over the lowercase wire-form name (root byte included). */
+#define FQDN_FNV64_OFFSET 0xcbf29ce484222325ULL
+#define FQDN_FNV64_PRIME 0x100000001b3ULL
+
+/* --- fq_allow4 / fq_allow6 (LRU): per-endpoint learned addresses. Valid
+ * while now < expiry_ns, for the ports of the rules in rule_mask of version
+ * policy_id (the endpoint's current or previous version). */
+struct fqdn_allow4_key {
+	__u32 endpoint_id;
+	__u8 addr[4];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_allow4_key) == 8, "fqdn_allow4_key layout");
+
+struct fqdn_allow6_key {
+	__u32 endpoint_id;
+	__u8 addr[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_allow6_key) == 20, "fqdn_allow6_key layout");
+
+struct fqdn_allow {
+	__u64 expiry_ns;  /* CLOCK_BOOTTIME */
+	__u64 name_hash;  /* the name that last credited it (fq_names) */
+	__u32 policy_id;  /* version rule_mask refers to */
+	__u32 rule_mask;  /* bit r: rule r allows this address */
+	__u32 ttl;        /* as answered (before min TTL) */
+	__u32 pad;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_allow) == 32, "fqdn_allow layout");
+
+/* --- fq_names (LRU): (endpoint, name hash) -> the name and its address ring
+ * position; fq_name_slots (LRU): (endpoint, name hash, slot) -> address. The
+ * ring of one name has max_ips_per_name slots: a new address takes slot
+ * next_slot % max and evicts the address that was there (from fq_allow*, if
+ * that entry still belongs to this name). */
+struct fqdn_name_key {
+	__u32 endpoint_id;
+	__u32 pad;
+	__u64 name_hash;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_name_key) == 16, "fqdn_name_key layout");
+
+struct fqdn_name {
+	struct fqdn_wire_name name;
+	__u32 next_slot; /* increments forever; slot = next_slot % max_ips_per_name */
+	__u64 learned_ns;
+	__u32 policy_id; /* version of the last answer */
+	__u32 rule_mask;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_name) == 280, "fqdn_name layout");
+
+struct fqdn_slot_key {
+	__u32 endpoint_id;
+	__u32 slot;
+	__u64 name_hash;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_slot_key) == 16, "fqdn_slot_key layout");
+
+struct fqdn_slot {
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_slot) == 20, "fqdn_slot layout");
+
+/* --- fq_cidr4 / fq_cidr6 (LPM trie): (policy id, prefix) -> the rules whose
+ * CIDR holds the prefix, except-holes applied by the compiler (an entry with
+ * rule_mask 0 is a hole). prefixlen counts the 32 policy id bits too. */
+struct fqdn_cidr4_key {
+	__u32 prefixlen; /* 32 + address prefix length */
+	__u32 policy_id;
+	__u8 addr[4];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_cidr4_key) == 12, "fqdn_cidr4_key layout");
+
+struct fqdn_cidr6_key {
+	__u32 prefixlen;
+	__u32 policy_id;
+	__u8 addr[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_cidr6_key) == 24, "fqdn_cidr6_key layout");
+
+struct fqdn_cidr {
+	__u32 rule_mask;
+	__u32 pad;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_cidr) == 8, "fqdn_cidr layout");
+
+/* --- fq_flows (LRU): established TCP flows of endpoints, made when an allowed
+ * SYN leaves. A packet of a known flow passes while its destination's entry
+ * is expired for up to flow_grace seconds of idleness; new connections
+ * (SYN) never use it. */
+struct fqdn_flow_key {
+	__u32 endpoint_id;
+	__u8 family;
+	__u8 proto;
+	__u16 sport;
+	__u16 dport;
+	__u16 pad;
+	__u8 daddr[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_flow_key) == 28, "fqdn_flow_key layout");
+
+struct fqdn_flow {
+	__u64 created_ns;
+	__u64 last_ns; /* refreshed at most once per second */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_flow) == 16, "fqdn_flow layout");
+
+/* --- fq_events (ring buffer) records. */
+enum fqdn_event_type {
+	FQDN_EV_LEARNED = 1,        /* name, addr, ttl, expiry_ns */
+	FQDN_EV_QUERY_REFUSED = 2,  /* name, qtype, reason = FQDN_REFUSE_* */
+	FQDN_EV_DENIED = 3,         /* addr = destination, proto, port = dport */
+	FQDN_EV_MALFORMED = 4,      /* reason = enum fqdn_reason, offset; addr = sender */
+	FQDN_EV_NOT_LEARNED = 5,    /* a response teaching nothing: reason = FQDN_NL_* */
+	FQDN_EV_EVICTED = 6,        /* addr pushed out of name's ring (max IPs per name) */
+};
+
+/* Why a response taught nothing (FQDN_EV_NOT_LEARNED.reason). */
+#define FQDN_NL_NO_INFLIGHT 1    /* no matching in-flight query: txid/port/server */
+#define FQDN_NL_QNAME_MISMATCH 2 /* matched ids, different question */
+#define FQDN_NL_UNTRUSTED 3      /* from port 53 of a server that is not trusted */
+
+struct fqdn_event {
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u32 type;  /* enum fqdn_event_type */
+	__u32 endpoint_id;
+	__u32 policy_id;
+	__u32 reason;
+	__u32 offset;
+	__u32 ttl;
+	__u64 expiry_ns;
+	__u8 family;
+	__u8 proto;
+	__u16 port;
+	__u16 qtype;
+	__u16 txid;
+	__u8 addr[16];
+	struct fqdn_wire_name name; /* len 0 when the event has no name */
+	__u32 pad;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_event) == 328, "fqdn_event layout");
+
+/* --- fq_counters (per-CPU array): index = enum fqdn_counter. Stable numbers
+ * (Prometheus names in Documentation/Datapath.md). */
+enum fqdn_counter {
+	FQDN_CTR_PACKETS = 0,               /* packets of endpoints seen by any hook */
+	FQDN_CTR_DNS_QUERIES = 1,           /* queries to trusted servers (UDP) */
+	FQDN_CTR_DNS_QUERIES_REFUSED = 2,   /* answered REFUSED/NXDOMAIN in the kernel */
+	FQDN_CTR_DNS_QUERIES_DROPPED = 3,   /* refused by dropping (policy, or cgroup) */
+	FQDN_CTR_DNS_QUERIES_MALFORMED = 4,
+	FQDN_CTR_DNS_RESPONSES = 5,         /* responses from trusted servers */
+	FQDN_CTR_DNS_RESPONSES_MALFORMED = 6,
+	FQDN_CTR_DNS_RESPONSES_UNTRUSTED = 7,
+	FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT = 8,
+	FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH = 9,
+	FQDN_CTR_DNS_RESPONSES_NOT_CREDITED = 10, /* rcode != 0, TC, ... */
+	FQDN_CTR_ADDRS_LEARNED = 11,        /* new (endpoint, address) entries */
+	FQDN_CTR_ADDRS_REFRESHED = 12,      /* existing entries re-answered */
+	FQDN_CTR_ADDRS_EVICTED = 13,        /* pushed out by max IPs per name */
+	FQDN_CTR_LEARN_FAILED = 14,         /* map update failed */
+	FQDN_CTR_INFLIGHT_FAILED = 15,
+	FQDN_CTR_EGRESS_ALLOWED_LEARNED = 16,
+	FQDN_CTR_EGRESS_ALLOWED_CIDR = 17,
+	FQDN_CTR_EGRESS_ALLOWED_FLOW = 18,  /* via fq_flows after expiry */
+	FQDN_CTR_EGRESS_ALLOWED_DNS = 19,   /* to trusted DNS servers */
+	FQDN_CTR_EGRESS_ALLOWED_OTHER = 20, /* ARP, ND, no policy */
+	FQDN_CTR_EGRESS_DENIED = 21,        /* every denied packet */
+	FQDN_CTR_EGRESS_DENIED_EXPIRED = 22, /* of which: the address had expired */
+	FQDN_CTR_EGRESS_DENIED_PORT = 23,    /* of which: address allowed, port not */
+	FQDN_CTR_EVENTS_LOST = 24,          /* ring buffer full */
+	FQDN_CTR_TRIE_ERRORS = 25,          /* walk failed: name treated as unmatched */
+	FQDN_CTR_COUNT = 26,
+};
+
+/* --- fq_meta (array, 1 entry): what the pinned state is. */
+struct fqdn_meta {
+	__u32 layout_version;   /* FQDN_LAYOUT_VERSION of the maps */
+	__u32 flags;            /* reserved */
+	__u64 created_ns;       /* CLOCK_BOOTTIME at creation */
+	__u32 next_endpoint_id; /* agent bookkeeping, so ids survive restarts */
+	__u32 next_policy_id;
+	__u32 agent_pid;        /* last agent that adopted the state (0 = none running) */
+	__u32 pad;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
 
 #endif /* FQDN_SHARED_H */
