@@ -26,6 +26,8 @@ let package = Package(
 
         // Reference DNS codec, pure Swift: the kernel parser is tested against it.
         .target(name: "DNSWire", dependencies: ["CFQDNShared"]),
+        // Depends on fqdnctl so the CLI test finds the built binary next to the test bundle.
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "CFQDNShared", "fqdnctl"]),
 
         // Policies, endpoints, the agent's typed API.
         .target(name: "PolicyEngine", dependencies: [.product(name: "Yams", package: "Yams")]),

@@ -6,6 +6,8 @@ extension DNSMessage {
     /// - Parameters:
     ///   - compress: Replace name suffixes seen earlier with compression pointers (owner names,
     ///     and names inside NS, CNAME, PTR, MX and SOA data; never SRV targets, RFC 2782).
+    ///     Suffixes match case-insensitively, so a compressed suffix reads back in the case of
+    ///     its first occurrence (equal under ``DNSName``'s `==`).
     ///   - maxPointerHops: Never produce a name that needs more pointer hops than this to read,
     ///     so the output stays decodable with the same limit.
     /// - Returns: The message bytes (no TCP length prefix). No limit is checked: tests use the
