@@ -29,6 +29,7 @@ public struct DNSHeader: Sendable, Hashable {
     /// ``DNSMessage/rcode``.
     public var rcode: UInt8
 
+    /// A header from its fields (all clear by default); `rcode` keeps its low 4 bits.
     public init(
         id: UInt16 = 0, isResponse: Bool = false, opcode: DNSOpcode = .query,
         isAuthoritative: Bool = false, isTruncated: Bool = false, recursionDesired: Bool = false,

@@ -4,12 +4,18 @@
 /// throws the contract's ``ParseError`` otherwise; ``encode(compress:maxPointerHops:)``
 /// writes the message back, with name compression.
 public struct DNSMessage: Sendable, Hashable {
+    /// ID and flags; the counts follow from the sections.
     public var header: DNSHeader
+    /// The question section.
     public var questions: [DNSQuestion]
+    /// The answer section.
     public var answers: [DNSResourceRecord]
+    /// The authority section.
     public var authority: [DNSResourceRecord]
+    /// The additional section, including the OPT record if there is one.
     public var additional: [DNSResourceRecord]
 
+    /// A message from its parts.
     public init(
         header: DNSHeader = DNSHeader(), questions: [DNSQuestion] = [],
         answers: [DNSResourceRecord] = [], authority: [DNSResourceRecord] = [],

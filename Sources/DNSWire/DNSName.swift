@@ -175,6 +175,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
         c &- 0x41 < 26 ? c | 0x20 : c
     }
 
+    /// Equal when the wire forms match with ASCII letters folded (RFC 4343).
     @inlinable
     public static func == (lhs: DNSName, rhs: DNSName) -> Bool {
         guard lhs.wire.count == rhs.wire.count else { return false }
@@ -184,6 +185,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// Hashes the lowercased wire form, consistent with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(wire.count)
         for c in wire {

@@ -1,9 +1,13 @@
 /// One entry of the question section.
 public struct DNSQuestion: Sendable, Hashable {
+    /// QNAME.
     public var name: DNSName
+    /// QTYPE.
     public var type: DNSType
+    /// QCLASS.
     public var dnsClass: DNSClass
 
+    /// A question; the class defaults to IN.
     public init(name: DNSName, type: DNSType, dnsClass: DNSClass = .in) {
         self.name = name
         self.type = type
@@ -13,14 +17,22 @@ public struct DNSQuestion: Sendable, Hashable {
 
 /// The fields of an SOA record (RFC 1035 section 3.3.13).
 public struct SOAData: Sendable, Hashable {
+    /// The primary name server.
     public var mname: DNSName
+    /// The responsible mailbox, as a name.
     public var rname: DNSName
+    /// Zone serial number.
     public var serial: UInt32
+    /// Seconds between refreshes.
     public var refresh: UInt32
+    /// Seconds before retrying a failed refresh.
     public var retry: UInt32
+    /// Seconds until the zone is no longer authoritative.
     public var expire: UInt32
+    /// Negative-caching TTL (RFC 2308).
     public var minimum: UInt32
 
+    /// SOA data from its fields.
     public init(
         mname: DNSName, rname: DNSName, serial: UInt32, refresh: UInt32, retry: UInt32,
         expire: UInt32, minimum: UInt32
@@ -37,9 +49,12 @@ public struct SOAData: Sendable, Hashable {
 
 /// One EDNS option of an OPT record (RFC 6891): code and opaque data.
 public struct EDNSOption: Sendable, Hashable {
+    /// OPTION-CODE.
     public var code: UInt16
+    /// OPTION-DATA.
     public var data: [UInt8]
 
+    /// An option from its code and data.
     public init(code: UInt16, data: [UInt8]) {
         self.code = code
         self.data = data
@@ -53,13 +68,19 @@ public enum DNSRData: Sendable, Hashable {
     case a(IPAddress)
     /// AAAA: an IPv6 address (16 bytes).
     case aaaa(IPAddress)
+    /// NS: a name server.
     case ns(DNSName)
+    /// CNAME: the canonical name the owner is an alias of.
     case cname(DNSName)
+    /// PTR: a name the owner points to.
     case ptr(DNSName)
+    /// MX: a mail exchange and its preference.
     case mx(preference: UInt16, exchange: DNSName)
+    /// SRV (RFC 2782): a service location.
     case srv(priority: UInt16, weight: UInt16, port: UInt16, target: DNSName)
     /// TXT: one or more character strings, each at most 255 bytes.
     case txt([[UInt8]])
+    /// SOA: start of authority.
     case soa(SOAData)
     /// OPT: EDNS options.
     case opt([EDNSOption])
@@ -128,13 +149,18 @@ public enum DNSRData: Sendable, Hashable {
 /// For OPT records `dnsClass` carries the UDP payload size and `ttl` the extended RCODE, version
 /// and flags (RFC 6891); ``DNSMessage/rcode`` combines them with the header.
 public struct DNSResourceRecord: Sendable, Hashable {
+    /// The owner name.
     public var name: DNSName
+    /// TYPE; decides which ``DNSRData`` case the decoder produces.
     public var type: DNSType
+    /// CLASS (for OPT: the UDP payload size).
     public var dnsClass: DNSClass
     /// The TTL as on the wire (use ``effectiveTTL`` for caching decisions).
     public var ttl: UInt32
+    /// The typed record data.
     public var rdata: DNSRData
 
+    /// A record with an explicit type (needed for ``DNSRData/other(_:)`` data).
     public init(name: DNSName, type: DNSType, dnsClass: DNSClass = .in, ttl: UInt32, rdata: DNSRData) {
         self.name = name
         self.type = type

@@ -2,9 +2,14 @@ import CFQDNShared
 
 /// A resource record type (RFC 1035 TYPE), any 16-bit value.
 public struct DNSType: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The 16-bit TYPE value.
     public var rawValue: UInt16
+    /// The type with this number.
     @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// The type with this number.
     @inlinable public init(_ rawValue: UInt16) { self.rawValue = rawValue }
+
+    // The numbers come from fqdn_shared.h (FQDN_TYPE_*).
 
     public static let a = DNSType(UInt16(FQDN_TYPE_A))
     public static let ns = DNSType(UInt16(FQDN_TYPE_NS))
@@ -38,8 +43,11 @@ public struct DNSType: RawRepresentable, Sendable, Hashable, CustomStringConvert
 /// A resource record class (RFC 1035 CLASS). For OPT records the field holds the requestor's
 /// UDP payload size instead.
 public struct DNSClass: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The 16-bit CLASS value.
     public var rawValue: UInt16
+    /// The class with this number.
     @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// The class with this number.
     @inlinable public init(_ rawValue: UInt16) { self.rawValue = rawValue }
 
     public static let `in` = DNSClass(UInt16(FQDN_CLASS_IN))
@@ -62,6 +70,7 @@ public struct DNSClass: RawRepresentable, Sendable, Hashable, CustomStringConver
 
 /// The 4-bit header OPCODE.
 public struct DNSOpcode: RawRepresentable, Sendable, Hashable {
+    /// The opcode, 0...15.
     public var rawValue: UInt8
     /// Keeps the low 4 bits.
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue & 0x0F }
@@ -76,7 +85,9 @@ public struct DNSOpcode: RawRepresentable, Sendable, Hashable {
 /// A response code: the header's 4 bits, or the 12-bit extended code when an OPT record adds
 /// its upper 8 bits (RFC 6891).
 public struct DNSResponseCode: RawRepresentable, Sendable, Hashable {
+    /// The code, 0...4095.
     public var rawValue: UInt16
+    /// The response code with this number.
     @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     public static let noError = DNSResponseCode(rawValue: 0)

@@ -83,6 +83,7 @@ public enum ParseReason: Sendable, Hashable, CaseIterable, RawRepresentable, Cus
         }
     }
 
+    /// The same as ``name``.
     public var description: String { name }
 }
 
@@ -94,15 +95,18 @@ public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Byte offset of the violation in the message.
     public var offset: Int
 
+    /// An error for `reason` at byte `offset`.
     @inlinable
     public init(_ reason: ParseReason, at offset: Int) {
         self.reason = reason
         self.offset = offset
     }
 
+    /// An error for `reason` at byte `offset` (the kernel facts' field names).
     public init(reason: ParseReason, offset: Int) {
         self.init(reason, at: offset)
     }
 
+    /// `"<reason> at offset <n>"`.
     public var description: String { "\(reason.name) at offset \(offset)" }
 }

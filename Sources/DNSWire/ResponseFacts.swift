@@ -6,6 +6,7 @@ public struct CreditedAddress: Sendable, Hashable {
     /// The record's TTL, 0 when the wire TTL had its top bit set (RFC 2181 section 8).
     public var ttl: UInt32
 
+    /// An address and its TTL (already 0 for wire TTLs with the top bit set).
     public init(address: IPAddress, ttl: UInt32) {
         self.address = address
         self.ttl = ttl
@@ -20,6 +21,7 @@ public struct CreditedAddress: Sendable, Hashable {
 public struct ResponseFacts: Sendable, Hashable {
     /// The verdict: `nil` when the message is valid, else the first rule it breaks.
     public var error: ParseError?
+    /// Message ID.
     public var id: UInt16 = 0
     /// The raw header flags word.
     public var flags: UInt16 = 0
@@ -29,9 +31,13 @@ public struct ResponseFacts: Sendable, Hashable {
     public var qtype: UInt16 = 0
     /// Class of the first question; 0 without questions.
     public var qclass: UInt16 = 0
+    /// Header counts: questions, answers, authority and additional records.
     public var qdcount: UInt16 = 0
+    /// See ``qdcount``.
     public var ancount: UInt16 = 0
+    /// See ``qdcount``.
     public var nscount: UInt16 = 0
+    /// See ``qdcount``.
     public var arcount: UInt16 = 0
     /// The first question's name, lowercased; `nil` when qdcount is 0.
     public var qname: DNSName?
