@@ -45,7 +45,7 @@ public enum LibbpfLog {
             var buffer = [CChar](repeating: 0, count: 4096)
             let n = vsnprintf(&buffer, buffer.count, format, args)
             guard n > 0 else { return 0 }
-            let text = String(cString: buffer)
+            let text = String(decoding: buffer.prefix(min(Int(n), buffer.count - 1)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let lvl: Level = switch level {
             case LIBBPF_WARN: .warning
             case LIBBPF_INFO: .info
