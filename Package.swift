@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "DNSWire", targets: ["DNSWire"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
+        .library(name: "DomainTrie", targets: ["DomainTrie"]),
         .executable(name: "fqdnctl", targets: ["fqdnctl"]),
         .library(name: "BPFMapBindings", targets: ["BPFMapBindings"]),
         .library(name: "FQDNPolicyTesting", targets: ["FQDNPolicyTesting"]),
@@ -28,6 +29,10 @@ let package = Package(
         .target(name: "DNSWire", dependencies: ["CFQDNShared"]),
         // Depends on fqdnctl so the CLI test finds the built binary next to the test bundle.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "CFQDNShared", "fqdnctl"]),
+
+        // FQDN patterns (Cilium toFQDNs) compiled to the kernel's trie map entries; pure Swift.
+        .target(name: "DomainTrie", dependencies: ["CFQDNShared"]),
+        .testTarget(name: "DomainTrieTests", dependencies: ["DomainTrie", "CFQDNShared"]),
 
         // Policies, endpoints, the agent's typed API.
         .target(name: "PolicyEngine", dependencies: [.product(name: "Yams", package: "Yams")]),

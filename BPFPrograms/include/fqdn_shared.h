@@ -168,6 +168,126 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_facts) == 36 + 260 * (1 + FQDN_MAX_CNAME_C
 /* ===================================================================== */
 /* 3. Domain trie (owned by DomainTrie + BPFPrograms/include/trie.h)      */
 /* ===================================================================== */
+/*
+ * A policy version's patterns compile to a trie over labels from the TLD
+ * inward, stored in three hash maps. Every entry carries the id of the
+ * policy version it belongs to ("policy"), so a new version is written next
+ * to the old one and an endpoint moves to it with one map update.
+ *
+ *  nodes: (policy, parent node id, label) -> node. Labels are the exact
+ *         lowercase bytes, zero-padded (no hashes, no collisions). The root
+ *         is (policy, parent 0, len 0) and has id 0. A child keyed by the
+ *         label "*" is the single-label wildcard; a child keyed by a label
+ *         with '*' inside ("api-*") is an in-label glob, listed in globs.
+ *  globs: (policy, parent node id, slot) -> glob label text. The walk tries
+ *         slots [0, node.glob_slots) (holes allowed) and, when the label
+ *         matches, looks the glob child up in nodes by its text.
+ *  sets:  (policy, set id) -> the tags (rule ids) of the patterns ending at
+ *         a terminal. Terminals sharing the same tags share one set.
+ *
+ * The walk of one name returns the distinct set ids it hits (several
+ * patterns can match one name: "api.example.com", "*.example.com",
+ * "**.example.com"); the compiler refuses policies whose worst case exceeds
+ * the bounds below, so the bounded walk never truncates a compiled trie.
+ */
+/* Glob children (labels with '*' inside other than a lone '*') per node. */
+#define FQDN_TRIE_MAX_GLOBS 16
+/* Nodes active at one depth of the walk. */
+#define FQDN_TRIE_MAX_ACTIVE 16
+/* Distinct sets one name can hit. */
+#define FQDN_TRIE_MAX_HITS 16
+/* Tags in one set. */
+#define FQDN_TRIE_MAX_SET_TAGS 15
+/* Steps of the in-label glob matcher: enough for any 63-byte label against
+ * any 63-byte glob (backtracking to the last '*': at most (n + 1) * (m + 1)
+ * steps plus m + 1 for trailing stars). */
+#define FQDN_TRIE_GLOB_MAX_STEPS ((FQDN_MAX_LABEL_LEN + 2) * (FQDN_MAX_LABEL_LEN + 2))
+/* Label bytes in keys: FQDN_MAX_LABEL_LEN rounded up to whole 8-byte words. */
+#define FQDN_TRIE_LABEL_BYTES 64
+/* Capacities of the trie maps (BPF_F_NO_PREALLOC: memory follows use). */
+#define FQDN_TRIE_MAX_NODES (1 << 20)
+#define FQDN_TRIE_MAX_GLOB_ENTRIES (1 << 16)
+#define FQDN_TRIE_MAX_SETS (1 << 18)
+/* The root's id, and "no set". */
+#define FQDN_TRIE_ROOT_ID 0
+#define FQDN_TRIE_NO_SET 0
+
+/* Node flags. EXACT and MULTI mirror exact_set / multi_set != 0. */
+#define FQDN_TRIE_F_EXACT 0x1 /* a pattern ends here: names ending here match */
+#define FQDN_TRIE_F_STAR 0x2  /* child keyed "*": any one label */
+#define FQDN_TRIE_F_MULTI 0x4 /* "**." ends here: names with >= 1 more label */
+#define FQDN_TRIE_F_GLOBS 0x8 /* glob children in slots [0, glob_slots) */
+
+struct fqdn_trie_key {
+	__u32 policy; /* policy version id */
+	__u32 parent; /* parent node id (FQDN_TRIE_ROOT_ID for the root itself) */
+	__u8 len;     /* label length; 0 only for the root */
+	__u8 pad[7];
+	__u8 label[FQDN_TRIE_LABEL_BYTES]; /* lowercase, zero-padded */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_key) == 80, "fqdn_trie_key layout");
+
+struct fqdn_trie_node {
+	__u32 id;        /* parent id of this node's children; unique in the policy */
+	__u32 exact_set; /* names ending here; FQDN_TRIE_NO_SET if none */
+	__u32 multi_set; /* "**." here: names with one or more further labels */
+	__u16 flags;     /* FQDN_TRIE_F_* */
+	__u8 glob_slots; /* glob slots in use, <= FQDN_TRIE_MAX_GLOBS */
+	__u8 depth;      /* labels from the root (root 0) */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_node) == 16, "fqdn_trie_node layout");
+
+struct fqdn_trie_glob_key {
+	__u32 policy;
+	__u32 parent;
+	__u32 slot; /* < FQDN_TRIE_MAX_GLOBS */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_glob_key) == 12, "fqdn_trie_glob_key layout");
+
+struct fqdn_trie_glob {
+	__u8 len; /* glob label length, '*' included */
+	__u8 pad[7];
+	__u8 label[FQDN_TRIE_LABEL_BYTES]; /* lowercase glob text, zero-padded */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_glob) == 72, "fqdn_trie_glob layout");
+
+struct fqdn_trie_set_key {
+	__u32 policy;
+	__u32 set; /* >= 1 */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_set_key) == 8, "fqdn_trie_set_key layout");
+
+struct fqdn_trie_set {
+	__u32 count; /* tags in use */
+	__u32 tags[FQDN_TRIE_MAX_SET_TAGS]; /* ascending */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_set) == 64, "fqdn_trie_set layout");
+
+/* Outcome of one walk. */
+enum fqdn_trie_status {
+	FQDN_TRIE_OK = 0,          /* walked; hit_count may be 0 */
+	FQDN_TRIE_ERR_NAME = 1,    /* malformed wire-form name */
+	FQDN_TRIE_ERR_ACTIVE = 2,  /* > FQDN_TRIE_MAX_ACTIVE nodes at one depth */
+	FQDN_TRIE_ERR_HITS = 3,    /* > FQDN_TRIE_MAX_HITS distinct sets */
+	FQDN_TRIE_ERR_GLOBS = 4,   /* a node with glob_slots > FQDN_TRIE_MAX_GLOBS */
+};
+
+/* Input of the trie test program (BPF_PROG_TEST_RUN data after a 14-byte
+ * Ethernet header) and its output (array map, key 0). On an error
+ * hit_count is 0. */
+struct fqdn_trie_query {
+	__u32 policy;
+	__u32 pad;
+	struct fqdn_wire_name name;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_query) == 268, "fqdn_trie_query layout");
+
+struct fqdn_trie_result {
+	__u32 status;    /* enum fqdn_trie_status */
+	__u32 hit_count; /* distinct set ids in hits[], in walk order */
+	__u32 hits[FQDN_TRIE_MAX_HITS];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_result) == 72, "fqdn_trie_result layout");
 
 /* ===================================================================== */
 /* 4. Datapath maps (owned by PolicyEngine + the attach-point programs)   */
