@@ -67,6 +67,7 @@ let package = Package(
             name: "fqdnctl",
             dependencies: [
                 "DNSWire",
+                "DomainTrie",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -12,6 +12,7 @@ struct FQDNCtl: ParsableCommand {
         subcommands: [
             Decode.self,
             Limits.self,
+            Match.self,
         ]
     )
 }
