@@ -320,13 +320,14 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_result) == 72, "fqdn_trie_result layo
  * when full (counted as a loss only by what the agent sees missing). */
 #define FQDN_MAX_ENDPOINTS 4096
 #define FQDN_MAX_POLICY_VERSIONS 4096
+#define FQDN_MAX_PORT_ENTRIES 32768 /* (policy version, rule) pairs */
 #define FQDN_MAX_DNS_SERVERS 64
-#define FQDN_MAX_INFLIGHT 65536
-#define FQDN_MAX_ALLOWED 262144 /* per family, all endpoints */
-#define FQDN_MAX_NAMES 65536    /* (endpoint, name) pairs with learned addresses */
-#define FQDN_MAX_NAME_SLOTS 262144
+#define FQDN_MAX_INFLIGHT 16384
+#define FQDN_MAX_ALLOWED 65536      /* per family, all endpoints (LRU) */
+#define FQDN_MAX_NAMES 16384        /* (endpoint, name) pairs with learned addresses */
+#define FQDN_MAX_NAME_SLOTS 65536
 #define FQDN_MAX_CIDR_ENTRIES 16384 /* per family */
-#define FQDN_MAX_FLOWS 65536
+#define FQDN_MAX_FLOWS 32768
 #define FQDN_EVENTS_RING_BYTES (1 << 20)
 
 /* Egress rules per policy version: rule r is bit r of a rule mask. */

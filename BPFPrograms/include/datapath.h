@@ -1,0 +1,995 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * datapath.h: the enforcement logic shared by the attach-point programs
+ * (veth_ingress/veth_egress: tc on the host side of a pod's veth;
+ * cgroup_egress/cgroup_ingress: cgroup_skb on a cgroup v2 directory).
+ *
+ *   pod/cgroup egress  -> dp_egress():   DNS query to a trusted server:
+ *                                        parse, DNS rules (trie), refuse in the
+ *                                        kernel or record in flight; other
+ *                                        traffic: learned address / CIDR /
+ *                                        established flow, and port; else drop.
+ *   toward pod/cgroup  -> dp_ingress():  DNS response from a trusted server
+ *                                        matching an in-flight query: parse,
+ *                                        toFQDNs rules (trie), learn credited
+ *                                        addresses; always delivered.
+ *
+ * Documentation/Datapath.md describes the design as built.
+ */
+#ifndef FQDN_DATAPATH_H
+#define FQDN_DATAPATH_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "fqdn_shared.h"
+#include "dns_parser.h"
+#include "trie.h"
+#include "datapath_maps.h"
+
+#ifndef TC_ACT_OK
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#endif
+
+#define DP_IPPROTO_ICMP 1
+#define DP_IPPROTO_TCP 6
+#define DP_IPPROTO_UDP 17
+#define DP_IPPROTO_ICMPV6 58
+#define DP_DNS_PORT 53
+#define DP_NS_PER_SEC 1000000000ULL
+
+/* What the caller does with the packet. */
+enum dp_verdict {
+	DP_PASS = 0,
+	DP_DROP = 1,
+	DP_REDIRECT = 2, /* rewritten into an answer: send back out of skb->ifindex */
+};
+
+/* Mask bit of the DNS query tag in a trie tag mask. */
+#define DP_TAG_QUERY_BIT (1ULL << 32)
+#define DP_RULE_BITS 0xFFFFFFFFULL
+
+struct dp_pkt {
+	__u32 l3_off;  /* 14 (tc) or 0 (cgroup_skb) */
+	__u32 l4_off;  /* 0 when there is no L4 header to read */
+	__u8 family;   /* FQDN_AF_INET / FQDN_AF_INET6; 0: not IP */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u16 sport;
+	__u16 dport;
+	__u32 udp_len; /* UDP length field */
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* ------------------------------------------------------------------ */
+/* Counters and events                                                 */
+/* ------------------------------------------------------------------ */
+
+static __always_inline void dp_count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&fq_counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct fqdn_event *dp_event_reserve(__u32 type, const struct fqdn_endpoint *ep)
+{
+	struct fqdn_event *e = bpf_ringbuf_reserve(&fq_events, sizeof(*e), 0);
+	if (!e) {
+		dp_count(FQDN_CTR_EVENTS_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->type = type;
+	e->endpoint_id = ep->endpoint_id;
+	e->policy_id = ep->policy_id;
+	return e;
+}
+
+static __always_inline void dp_copy16(__u8 *dst, const __u8 *src)
+{
+	__builtin_memcpy(dst, src, 16);
+}
+
+static __always_inline int dp_same16(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+static __always_inline void dp_copy_name(struct fqdn_wire_name *dst, const struct fqdn_wire_name *src)
+{
+	__builtin_memcpy(dst, src, sizeof(*dst));
+}
+
+/* ------------------------------------------------------------------ */
+/* Packet headers                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Reads L3/L4 facts. l3 is where the IP header starts; proto_be is the
+ * ethertype (network order) when the caller already knows it (cgroup_skb),
+ * 0 to read it from the Ethernet header. Returns 0, or -1 for a packet too
+ * short to be what its headers say. */
+static __always_inline int dp_parse(struct __sk_buff *skb, __u32 l3, __u16 proto_be, struct dp_pkt *p)
+{
+	__u8 h[40];
+	__u8 nexthdr = 0;
+	__u32 l4 = 0;
+
+	__builtin_memset(p, 0, sizeof(*p));
+	p->l3_off = l3;
+	if (!proto_be) {
+		if (bpf_skb_load_bytes(skb, 12, &proto_be, 2) < 0)
+			return 0; /* not even Ethernet: not IP */
+	}
+	if (proto_be == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, l3, h, 20) < 0 || (h[0] >> 4) != 4)
+			return -1;
+		p->family = FQDN_AF_INET;
+		nexthdr = h[9];
+		__builtin_memcpy(p->saddr, &h[12], 4);
+		__builtin_memcpy(p->daddr, &h[16], 4);
+		/* A fragment after the first carries no L4 header. */
+		if ((((__u32)h[6] << 8) | h[7]) & 0x1FFF) {
+			p->proto = nexthdr;
+			return 0;
+		}
+		l4 = l3 + (h[0] & 0xF) * 4;
+	} else if (proto_be == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, l3, h, 40) < 0 || (h[0] >> 4) != 6)
+			return -1;
+		p->family = FQDN_AF_INET6;
+		nexthdr = h[6];
+		__builtin_memcpy(p->saddr, &h[8], 16);
+		__builtin_memcpy(p->daddr, &h[24], 16);
+		l4 = l3 + 40;
+		/* Extension headers are not followed: such packets have no
+		 * ports (Documentation/Datapath.md, limits). */
+	} else {
+		return 0;
+	}
+	p->proto = nexthdr;
+	if (nexthdr == DP_IPPROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, l4, h, 8) < 0)
+			return -1;
+		p->sport = ((__u16)h[0] << 8) | h[1];
+		p->dport = ((__u16)h[2] << 8) | h[3];
+		p->udp_len = ((__u32)h[4] << 8) | h[5];
+		p->l4_off = l4;
+	} else if (nexthdr == DP_IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, l4, h, 14) < 0)
+			return -1;
+		p->sport = ((__u16)h[0] << 8) | h[1];
+		p->dport = ((__u16)h[2] << 8) | h[3];
+		p->tcp_flags = h[13];
+		p->l4_off = l4;
+	} else if (nexthdr == DP_IPPROTO_ICMP || nexthdr == DP_IPPROTO_ICMPV6) {
+		if (bpf_skb_load_bytes(skb, l4, h, 1) < 0)
+			return -1;
+		p->icmp_type = h[0];
+		p->l4_off = l4;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
+
+struct dp_hash_ctx {
+	const struct fqdn_wire_name *name;
+	__u64 h;
+};
+
+static long dp_hash_step(__u32 i, void *ctx)
+{
+	struct dp_hash_ctx *c = ctx;
+	if (i >= c->name->len || i >= FQDN_MAX_NAME_LEN)
+		return 1;
+	c->h ^= c->name->wire[i & 0xFF];
+	c->h *= FQDN_FNV64_PRIME;
+	return 0;
+}
+
+/* FNV-1a 64 of the lowercase wire name (the parser reports names lowercase). */
+static __always_inline __u64 dp_name_hash(const struct fqdn_wire_name *name)
+{
+	struct dp_hash_ctx c = { .name = name, .h = FQDN_FNV64_OFFSET };
+	bpf_loop(FQDN_MAX_NAME_LEN, dp_hash_step, &c, 0);
+	return c.h;
+}
+
+/* The tags of every pattern of policy version `policy` that matches `name`,
+ * as a mask: bit r (< 32) for egress rule r, DP_TAG_QUERY_BIT for the DNS
+ * rules. A failed walk counts and matches nothing (fails closed). */
+static __always_inline __u64 dp_trie_tags(__u32 policy, const struct fqdn_wire_name *name,
+					  struct fqdn_trie_result *res)
+{
+	__u64 mask = 0;
+	__u32 i, j;
+
+	fqdn_trie_walk(policy, name, res);
+	if (res->status != FQDN_TRIE_OK) {
+		dp_count(FQDN_CTR_TRIE_ERRORS);
+		return 0;
+	}
+	for (i = 0; i < FQDN_TRIE_MAX_HITS; i++) {
+		struct fqdn_trie_set_key sk;
+		struct fqdn_trie_set *set;
+
+		if (i >= res->hit_count)
+			break;
+		sk.policy = policy;
+		sk.set = res->hits[i];
+		set = bpf_map_lookup_elem(&fqdn_trie_sets, &sk);
+		if (!set)
+			continue;
+		for (j = 0; j < FQDN_TRIE_MAX_SET_TAGS; j++) {
+			__u32 tag;
+			if (j >= set->count)
+				break;
+			tag = set->tags[j];
+			if (tag < FQDN_MAX_RULES)
+				mask |= 1ULL << tag;
+			else if (tag == FQDN_TAG_DNS_QUERY)
+				mask |= DP_TAG_QUERY_BIT;
+		}
+	}
+	return mask;
+}
+
+/* ------------------------------------------------------------------ */
+/* Egress checks                                                       */
+/* ------------------------------------------------------------------ */
+
+static __always_inline int dp_range_ok(const struct fqdn_port_range *r, const struct dp_pkt *p)
+{
+	if (p->proto != DP_IPPROTO_TCP && p->proto != DP_IPPROTO_UDP)
+		return 0;
+	if (r->proto && r->proto != p->proto)
+		return 0;
+	return p->dport >= r->first && p->dport <= r->last;
+}
+
+struct dp_ports_ctx {
+	const struct dp_pkt *p;
+	__u32 policy;
+	__u32 mask;
+	__u32 ok;
+};
+
+static long dp_ports_rule(__u32 r, void *ctx)
+{
+	struct dp_ports_ctx *c = ctx;
+	struct fqdn_ports_key k = { .policy_id = c->policy, .rule = r };
+	struct fqdn_rule_ports *ports;
+	__u32 i;
+
+	if (r >= FQDN_MAX_RULES)
+		return 1;
+	if (!(c->mask & (1U << r)))
+		return 0;
+	ports = bpf_map_lookup_elem(&fq_ports, &k);
+	if (!ports)
+		return 0;
+	if (ports->count == 0) {
+		c->ok = 1;
+		return 1;
+	}
+	for (i = 0; i < FQDN_MAX_PORTS_PER_RULE; i++) {
+		if (i >= ports->count)
+			break;
+		if (dp_range_ok(&ports->ranges[i], c->p)) {
+			c->ok = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Whether one of the rules in mask (of version policy) allows the packet's
+ * protocol and destination port. One bpf_loop over the rules: the verifier
+ * checks the callback once. */
+static __always_inline int dp_ports_ok(__u32 policy, __u32 mask, const struct dp_pkt *p)
+{
+	struct dp_ports_ctx c = { .p = p, .policy = policy, .mask = mask, .ok = 0 };
+
+	if (!mask)
+		return 0;
+	bpf_loop(FQDN_MAX_RULES, dp_ports_rule, &c, 0);
+	return c.ok;
+}
+
+static __always_inline int dp_is_trusted_server(__u8 family, const __u8 *addr, __u16 port)
+{
+	struct fqdn_server_key k = {};
+	k.family = family;
+	k.port = port;
+	if (family == FQDN_AF_INET)
+		__builtin_memcpy(k.addr, addr, 4);
+	else
+		__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(&fq_dns_servers, &k) != 0;
+}
+
+static __always_inline struct fqdn_allow *dp_allow_lookup(__u32 ep_id, const struct dp_pkt *p)
+{
+	if (p->family == FQDN_AF_INET) {
+		struct fqdn_allow4_key k = { .endpoint_id = ep_id };
+		__builtin_memcpy(k.addr, p->daddr, 4);
+		return bpf_map_lookup_elem(&fq_allow4, &k);
+	} else {
+		struct fqdn_allow6_key k = { .endpoint_id = ep_id };
+		__builtin_memcpy(k.addr, p->daddr, 16);
+		return bpf_map_lookup_elem(&fq_allow6, &k);
+	}
+}
+
+static __always_inline __u32 dp_cidr_mask(__u32 policy, const struct dp_pkt *p)
+{
+	struct fqdn_cidr *c;
+
+	if (p->family == FQDN_AF_INET) {
+		struct fqdn_cidr4_key k = { .prefixlen = 32 + 32, .policy_id = policy };
+		__builtin_memcpy(k.addr, p->daddr, 4);
+		c = bpf_map_lookup_elem(&fq_cidr4, &k);
+	} else {
+		struct fqdn_cidr6_key k = { .prefixlen = 32 + 128, .policy_id = policy };
+		__builtin_memcpy(k.addr, p->daddr, 16);
+		c = bpf_map_lookup_elem(&fq_cidr6, &k);
+	}
+	return c ? c->rule_mask : 0;
+}
+
+static __always_inline void dp_flow_key(struct fqdn_flow_key *k, __u32 ep_id, const struct dp_pkt *p)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = ep_id;
+	k->family = p->family;
+	k->proto = p->proto;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	__builtin_memcpy(k->daddr, p->daddr, 16);
+}
+
+#define DP_TCP_SYN 0x02
+#define DP_TCP_ACK 0x10
+
+/* Remember (or refresh) the TCP flow of an allowed packet. */
+static __always_inline void dp_flow_note(__u32 ep_id, const struct dp_pkt *p, __u64 now)
+{
+	struct fqdn_flow_key k;
+	struct fqdn_flow *f;
+
+	if (p->proto != DP_IPPROTO_TCP)
+		return;
+	dp_flow_key(&k, ep_id, p);
+	if ((p->tcp_flags & (DP_TCP_SYN | DP_TCP_ACK)) == DP_TCP_SYN) {
+		struct fqdn_flow v = { .created_ns = now, .last_ns = now };
+		bpf_map_update_elem(&fq_flows, &k, &v, BPF_ANY);
+		return;
+	}
+	f = bpf_map_lookup_elem(&fq_flows, &k);
+	if (f && now - f->last_ns > DP_NS_PER_SEC)
+		f->last_ns = now;
+}
+
+static __always_inline void dp_deny_event(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why)
+{
+	struct fqdn_event *e = dp_event_reserve(FQDN_EV_DENIED, ep);
+	if (!e)
+		return;
+	e->reason = why;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->port = p->dport;
+	dp_copy16(e->addr, p->daddr);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Why a packet was denied (FQDN_EV_DENIED.reason). */
+#define DP_DENY_NOT_ALLOWED 1
+#define DP_DENY_EXPIRED 2
+#define DP_DENY_PORT 3
+
+/* The egress decision for a non-DNS IP packet of an enforcing endpoint. */
+static __always_inline int dp_check_egress(const struct fqdn_endpoint *ep, const struct fqdn_policy_settings *pol,
+					   const struct dp_pkt *p)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct fqdn_allow *a;
+	__u32 why = DP_DENY_NOT_ALLOWED, mask;
+
+	/* IPv6 neighbour discovery and router solicitation keep the link up. */
+	if (p->family == FQDN_AF_INET6 && p->proto == DP_IPPROTO_ICMPV6 && p->icmp_type >= 133 &&
+	    p->icmp_type <= 137) {
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
+		return DP_PASS;
+	}
+
+	a = dp_allow_lookup(ep->endpoint_id, p);
+	if (a) {
+		__u32 pid = a->policy_id;
+		if (now >= a->expiry_ns) {
+			why = DP_DENY_EXPIRED;
+		} else if (pid && (pid == ep->policy_id || pid == ep->prev_policy_id)) {
+			if (dp_ports_ok(pid, a->rule_mask, p)) {
+				dp_count(FQDN_CTR_EGRESS_ALLOWED_LEARNED);
+				dp_flow_note(ep->endpoint_id, p, now);
+				return DP_PASS;
+			}
+			why = DP_DENY_PORT;
+		}
+	}
+
+	mask = dp_cidr_mask(ep->policy_id, p);
+	if (mask) {
+		if (dp_ports_ok(ep->policy_id, mask, p)) {
+			dp_count(FQDN_CTR_EGRESS_ALLOWED_CIDR);
+			return DP_PASS;
+		}
+		if (why == DP_DENY_NOT_ALLOWED)
+			why = DP_DENY_PORT;
+	}
+
+	/* An established TCP flow outlives its address's expiry (never a SYN). */
+	if (why != DP_DENY_PORT && p->proto == DP_IPPROTO_TCP && !(p->tcp_flags & DP_TCP_SYN) && pol &&
+	    pol->flow_grace) {
+		struct fqdn_flow_key k;
+		struct fqdn_flow *f;
+
+		dp_flow_key(&k, ep->endpoint_id, p);
+		f = bpf_map_lookup_elem(&fq_flows, &k);
+		if (f && now - f->last_ns < (__u64)pol->flow_grace * DP_NS_PER_SEC) {
+			if (now - f->last_ns > DP_NS_PER_SEC)
+				f->last_ns = now;
+			dp_count(FQDN_CTR_EGRESS_ALLOWED_FLOW);
+			return DP_PASS;
+		}
+	}
+
+	dp_count(FQDN_CTR_EGRESS_DENIED);
+	if (why == DP_DENY_EXPIRED)
+		dp_count(FQDN_CTR_EGRESS_DENIED_EXPIRED);
+	else if (why == DP_DENY_PORT)
+		dp_count(FQDN_CTR_EGRESS_DENIED_PORT);
+	dp_deny_event(ep, p, why);
+	return DP_DROP;
+}
+
+/* ------------------------------------------------------------------ */
+/* DNS queries                                                         */
+/* ------------------------------------------------------------------ */
+
+static __always_inline struct fqdn_dp_scratch *dp_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&fq_scratch, &zero);
+}
+
+/* The DNS message of a UDP packet: offset and length. -1 when the UDP length
+ * does not fit the packet. */
+static __always_inline int dp_udp_payload(struct __sk_buff *skb, const struct dp_pkt *p, __u32 *off, __u32 *len)
+{
+	if (p->udp_len < 8)
+		return -1;
+	*off = p->l4_off + 8;
+	*len = p->udp_len - 8;
+	if (*off + *len > skb->len)
+		return -1;
+	return 0;
+}
+
+/* fqdn_dns_parse_skb, with the length bound checked on the very register
+ * handed to bpf_skb_load_bytes (clang otherwise may check a copy, and the
+ * verifier then sees an unbounded length in some programs). */
+static __always_inline __u32 dp_parse_dns(struct __sk_buff *skb, __u32 off, __u32 len, struct fqdn_dns_scratch *ps,
+					  struct fqdn_facts *f)
+{
+	__u32 n = len;
+
+	asm volatile("" : "+r"(n));
+	if (n >= FQDN_DNS_HEADER_LEN && n <= FQDN_MAX_MSG_LEN) {
+		if (bpf_skb_load_bytes(skb, off, ps->msg, n) < 0)
+			len = 0; /* report "truncated at 0", as fqdn_dns_parse_skb does */
+	}
+	return fqdn_dns_parse(ps->msg, len, ps, f);
+}
+
+static __always_inline void dp_malformed_event(const struct fqdn_endpoint *ep, const struct dp_pkt *p,
+					       const struct fqdn_facts *f, int response)
+{
+	struct fqdn_event *e = dp_event_reserve(FQDN_EV_MALFORMED, ep);
+	if (!e)
+		return;
+	e->reason = f->reason;
+	e->offset = f->offset;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->port = response ? p->sport : p->dport;
+	dp_copy16(e->addr, response ? p->saddr : p->daddr);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Turn the query in the packet into its own answer with rcode `rcode`:
+ * swap MACs (tc only), addresses and ports, set QR and RA, clear AA/TC/AD,
+ * set the rcode, and patch the UDP checksum for the flags word (address and
+ * port swaps leave the checksum unchanged: the sums are commutative). */
+static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct dp_pkt *p, __u32 dns_off, __u16 rcode)
+{
+	__u8 buf[32], tmp[16];
+	__u16 old_flags, new_flags;
+	__u32 l3 = p->l3_off;
+
+	if (l3 == ETH_HLEN) {
+		if (bpf_skb_load_bytes(skb, 0, buf, 12) < 0)
+			return -1;
+		__builtin_memcpy(tmp, buf, 6);
+		__builtin_memcpy(buf, buf + 6, 6);
+		__builtin_memcpy(buf + 6, tmp, 6);
+		if (bpf_skb_store_bytes(skb, 0, buf, 12, 0) < 0)
+			return -1;
+	}
+	if (p->family == FQDN_AF_INET) {
+		__builtin_memcpy(buf, p->daddr, 4);
+		__builtin_memcpy(buf + 4, p->saddr, 4);
+		if (bpf_skb_store_bytes(skb, l3 + 12, buf, 8, 0) < 0)
+			return -1;
+	} else {
+		__builtin_memcpy(buf, p->daddr, 16);
+		__builtin_memcpy(buf + 16, p->saddr, 16);
+		if (bpf_skb_store_bytes(skb, l3 + 8, buf, 32, 0) < 0)
+			return -1;
+	}
+	buf[0] = p->dport >> 8;
+	buf[1] = p->dport & 0xFF;
+	buf[2] = p->sport >> 8;
+	buf[3] = p->sport & 0xFF;
+	if (bpf_skb_store_bytes(skb, p->l4_off, buf, 4, 0) < 0)
+		return -1;
+	if (bpf_skb_load_bytes(skb, dns_off + 2, &old_flags, 2) < 0)
+		return -1;
+	/* Keep opcode, RD and CD; QR=1, RA=1, AA=TC=AD=0, Z=0, rcode. */
+	new_flags = bpf_htons((bpf_ntohs(old_flags) & 0x7910) | FQDN_FLAG_QR | FQDN_FLAG_RA | (rcode & 0xF));
+	if (bpf_l4_csum_replace(skb, p->l4_off + 6, old_flags, new_flags,
+				sizeof(__u16) | (p->family == FQDN_AF_INET ? BPF_F_MARK_MANGLED_0 : 0)) < 0)
+		return -1;
+	if (bpf_skb_store_bytes(skb, dns_off + 2, &new_flags, 2, 0) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A UDP query from an endpoint to a trusted server. Returns DP_PASS (allowed,
+ * recorded in flight), DP_DROP, or DP_REDIRECT (rewritten into a REFUSED or
+ * NXDOMAIN answer; only when can_answer).
+ */
+static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
+					const struct fqdn_policy_settings *pol, const struct dp_pkt *p, int can_answer)
+{
+	struct fqdn_dns_scratch *ps = fqdn_dns_scratch_get();
+	struct fqdn_dp_scratch *s = dp_scratch();
+	struct fqdn_facts *f;
+	__u32 off, len, action;
+	__u64 tags = 0;
+
+	if (!ps || !s)
+		return DP_PASS;
+	f = &s->facts;
+	dp_count(FQDN_CTR_DNS_QUERIES);
+	if (dp_udp_payload(skb, p, &off, &len) < 0) {
+		f->reason = FQDN_ERR_TRUNCATED;
+		f->offset = 0;
+		goto malformed;
+	}
+	dp_parse_dns(skb, off, len, ps, f);
+	if (f->verdict != FQDN_VERDICT_OK)
+		goto malformed;
+	/* Not a query (QR set) or no question: nothing to check or learn. */
+	if ((f->flags & FQDN_FLAG_QR) || f->qdcount != 1)
+		return DP_PASS;
+
+	if (pol && (pol->flags & FQDN_POL_F_DNS_RULES)) {
+		tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie);
+		if (!(tags & DP_TAG_QUERY_BIT)) {
+			struct fqdn_event *e;
+
+			action = pol->refused_action;
+			if (!can_answer)
+				action = FQDN_REFUSE_DROP;
+			e = dp_event_reserve(FQDN_EV_QUERY_REFUSED, ep);
+			if (e) {
+				e->reason = action;
+				e->qtype = f->qtype;
+				e->txid = f->id;
+				e->family = p->family;
+				e->proto = p->proto;
+				e->port = p->dport;
+				dp_copy16(e->addr, p->daddr);
+				dp_copy_name(&e->name, &f->qname);
+				bpf_ringbuf_submit(e, 0);
+			}
+			if (action != FQDN_REFUSE_DROP &&
+			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5) == 0) {
+				dp_count(FQDN_CTR_DNS_QUERIES_REFUSED);
+				return DP_REDIRECT;
+			}
+			dp_count(FQDN_CTR_DNS_QUERIES_DROPPED);
+			return DP_DROP;
+		}
+	}
+
+	{
+		struct fqdn_inflight_key k = {};
+		struct fqdn_inflight v = {};
+
+		k.endpoint_id = ep->endpoint_id;
+		k.client_port = p->sport;
+		k.server_port = p->dport;
+		k.txid = f->id;
+		k.family = p->family;
+		dp_copy16(k.server, p->daddr);
+		v.qname_hash = dp_name_hash(&f->qname);
+		v.sent_ns = bpf_ktime_get_boot_ns();
+		v.policy_id = ep->policy_id;
+		v.qtype = f->qtype;
+		if (bpf_map_update_elem(&fq_inflight, &k, &v, BPF_ANY) < 0)
+			dp_count(FQDN_CTR_INFLIGHT_FAILED);
+	}
+	return DP_PASS;
+
+malformed:
+	dp_count(FQDN_CTR_DNS_QUERIES_MALFORMED);
+	dp_malformed_event(ep, p, f, 0);
+	return DP_DROP;
+}
+
+/* ------------------------------------------------------------------ */
+/* DNS responses: learning                                             */
+/* ------------------------------------------------------------------ */
+
+static __always_inline void dp_not_learned(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why,
+					   __u16 txid, __u32 counter)
+{
+	struct fqdn_event *e;
+
+	dp_count(counter);
+	e = dp_event_reserve(FQDN_EV_NOT_LEARNED, ep);
+	if (!e)
+		return;
+	e->reason = why;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->port = p->sport;
+	e->txid = txid;
+	dp_copy16(e->addr, p->saddr);
+	bpf_ringbuf_submit(e, 0);
+}
+
+struct dp_learn_ctx {
+	const struct fqdn_endpoint *ep;
+	struct fqdn_facts *facts;
+	struct fqdn_name *name; /* the fq_names entry of the qname */
+	__u64 name_hash;
+	__u64 now;
+	__u32 policy_id;
+	__u32 rule_mask;
+	__u32 min_ttl;
+	__u32 max_ips;
+};
+
+/* Drop the address in one ring slot from the allowed map when it still
+ * belongs to this name. */
+static __always_inline void dp_evict(struct dp_learn_ctx *c, const struct fqdn_slot *old)
+{
+	struct fqdn_allow *a;
+	struct fqdn_event *e;
+	int gone = 0;
+
+	if (old->family == FQDN_AF_INET) {
+		struct fqdn_allow4_key k = { .endpoint_id = c->ep->endpoint_id };
+		__builtin_memcpy(k.addr, old->addr, 4);
+		a = bpf_map_lookup_elem(&fq_allow4, &k);
+		if (a && a->name_hash == c->name_hash)
+			gone = bpf_map_delete_elem(&fq_allow4, &k) == 0;
+	} else {
+		struct fqdn_allow6_key k = { .endpoint_id = c->ep->endpoint_id };
+		__builtin_memcpy(k.addr, old->addr, 16);
+		a = bpf_map_lookup_elem(&fq_allow6, &k);
+		if (a && a->name_hash == c->name_hash)
+			gone = bpf_map_delete_elem(&fq_allow6, &k) == 0;
+	}
+	if (!gone)
+		return;
+	dp_count(FQDN_CTR_ADDRS_EVICTED);
+	e = dp_event_reserve(FQDN_EV_EVICTED, c->ep);
+	if (!e)
+		return;
+	e->family = old->family;
+	dp_copy16(e->addr, old->addr);
+	dp_copy_name(&e->name, &c->facts->qname);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static long dp_learn_one(__u32 i, void *ctx)
+{
+	struct dp_learn_ctx *c = ctx;
+	struct fqdn_credited_addr *ca;
+	struct fqdn_allow *cur, v = {};
+	struct fqdn_event *e;
+	__u32 ttl, slot_no, refreshed = 0;
+	int err;
+
+	if (i >= c->facts->addr_count || i >= FQDN_MAX_CREDITED)
+		return 1;
+	ca = &c->facts->addrs[i & (FQDN_MAX_CREDITED - 1)];
+	ttl = ca->ttl > c->min_ttl ? ca->ttl : c->min_ttl;
+	v.expiry_ns = c->now + (__u64)ttl * DP_NS_PER_SEC;
+	v.name_hash = c->name_hash;
+	v.policy_id = c->policy_id;
+	v.rule_mask = c->rule_mask;
+	v.ttl = ca->ttl;
+
+	if (ca->family == FQDN_AF_INET) {
+		struct fqdn_allow4_key k = { .endpoint_id = c->ep->endpoint_id };
+		__builtin_memcpy(k.addr, ca->addr, 4);
+		cur = bpf_map_lookup_elem(&fq_allow4, &k);
+		if (cur && cur->name_hash != c->name_hash && cur->policy_id == c->policy_id &&
+		    c->now < cur->expiry_ns) {
+			/* Shared with another live name: keep both names' rules and
+			 * the later expiry. */
+			v.rule_mask |= cur->rule_mask;
+			if (cur->expiry_ns > v.expiry_ns)
+				v.expiry_ns = cur->expiry_ns;
+		}
+		refreshed = cur && cur->name_hash == c->name_hash;
+		err = bpf_map_update_elem(&fq_allow4, &k, &v, BPF_ANY);
+	} else if (ca->family == FQDN_AF_INET6) {
+		struct fqdn_allow6_key k = { .endpoint_id = c->ep->endpoint_id };
+		__builtin_memcpy(k.addr, ca->addr, 16);
+		cur = bpf_map_lookup_elem(&fq_allow6, &k);
+		if (cur && cur->name_hash != c->name_hash && cur->policy_id == c->policy_id &&
+		    c->now < cur->expiry_ns) {
+			v.rule_mask |= cur->rule_mask;
+			if (cur->expiry_ns > v.expiry_ns)
+				v.expiry_ns = cur->expiry_ns;
+		}
+		refreshed = cur && cur->name_hash == c->name_hash;
+		err = bpf_map_update_elem(&fq_allow6, &k, &v, BPF_ANY);
+	} else {
+		return 0;
+	}
+	if (err < 0) {
+		dp_count(FQDN_CTR_LEARN_FAILED);
+		return 0;
+	}
+
+	if (refreshed) {
+		dp_count(FQDN_CTR_ADDRS_REFRESHED);
+	} else {
+		/* A new address for this name: it takes the next ring slot and
+		 * pushes out the address there (max IPs per name). */
+		struct fqdn_slot_key sk = { .endpoint_id = c->ep->endpoint_id, .name_hash = c->name_hash };
+		struct fqdn_slot ns = {}, *old;
+
+		slot_no = __sync_fetch_and_add(&c->name->next_slot, 1);
+		sk.slot = c->max_ips ? slot_no % c->max_ips : 0;
+		old = bpf_map_lookup_elem(&fq_name_slots, &sk);
+		if (old && !dp_same16(old->addr, ca->addr))
+			dp_evict(c, old);
+		ns.family = ca->family;
+		dp_copy16(ns.addr, ca->addr);
+		bpf_map_update_elem(&fq_name_slots, &sk, &ns, BPF_ANY);
+		dp_count(FQDN_CTR_ADDRS_LEARNED);
+	}
+
+	e = dp_event_reserve(FQDN_EV_LEARNED, c->ep);
+	if (e) {
+		e->reason = refreshed; /* 0 new, 1 refreshed */
+		e->ttl = ca->ttl;
+		e->expiry_ns = v.expiry_ns;
+		e->qtype = c->facts->qtype;
+		e->txid = c->facts->id;
+		e->family = ca->family;
+		dp_copy16(e->addr, ca->addr);
+		dp_copy_name(&e->name, &c->facts->qname);
+		bpf_ringbuf_submit(e, 0);
+	}
+	return 0;
+}
+
+/* A UDP response from a trusted server toward an endpoint. Never drops: a
+ * response that teaches nothing is still delivered (the application then
+ * cannot reach what it names). */
+static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
+					    const struct fqdn_policy_settings *pol, const struct dp_pkt *p)
+{
+	struct fqdn_dns_scratch *ps = fqdn_dns_scratch_get();
+	struct fqdn_dp_scratch *s = dp_scratch();
+	struct fqdn_facts *f;
+	struct fqdn_inflight *inf;
+	struct fqdn_inflight_key k = {};
+	struct fqdn_name_key nk = {};
+	struct fqdn_name *name;
+	struct dp_learn_ctx lc = {};
+	__u32 off, len;
+	__u64 nh, tags;
+
+	if (!ps || !s)
+		return;
+	f = &s->facts;
+	dp_count(FQDN_CTR_DNS_RESPONSES);
+	if (dp_udp_payload(skb, p, &off, &len) < 0) {
+		f->reason = FQDN_ERR_TRUNCATED;
+		f->offset = 0;
+		goto malformed;
+	}
+	dp_parse_dns(skb, off, len, ps, f);
+	if (f->verdict != FQDN_VERDICT_OK)
+		goto malformed;
+	if (!(f->flags & FQDN_FLAG_QR))
+		return;
+
+	k.endpoint_id = ep->endpoint_id;
+	k.client_port = p->dport;
+	k.server_port = p->sport;
+	k.txid = f->id;
+	k.family = p->family;
+	dp_copy16(k.server, p->saddr);
+	inf = bpf_map_lookup_elem(&fq_inflight, &k);
+	if (!inf) {
+		dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
+		return;
+	}
+	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
+	if (nh != inf->qname_hash) {
+		/* Same ids, other question: not the answer to our query (and it
+		 * does not consume the query). */
+		dp_not_learned(ep, p, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
+		return;
+	}
+	bpf_map_delete_elem(&fq_inflight, &k);
+	if (!f->credits || f->addr_count == 0) {
+		if (!f->credits)
+			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
+		return;
+	}
+
+	tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie) & DP_RULE_BITS;
+	if (!tags)
+		return;
+
+	nk.endpoint_id = ep->endpoint_id;
+	nk.name_hash = nh;
+	name = bpf_map_lookup_elem(&fq_names, &nk);
+	if (!name) {
+		__builtin_memset(&s->name, 0, sizeof(s->name));
+		dp_copy_name(&s->name.name, &f->qname);
+		bpf_map_update_elem(&fq_names, &nk, &s->name, BPF_NOEXIST);
+		name = bpf_map_lookup_elem(&fq_names, &nk);
+		if (!name) {
+			dp_count(FQDN_CTR_LEARN_FAILED);
+			return;
+		}
+	}
+	lc.now = bpf_ktime_get_boot_ns();
+	name->learned_ns = lc.now;
+	name->policy_id = ep->policy_id;
+	name->rule_mask = (__u32)tags;
+
+	lc.ep = ep;
+	lc.facts = f;
+	lc.name = name;
+	lc.name_hash = nh;
+	lc.policy_id = ep->policy_id;
+	lc.rule_mask = (__u32)tags;
+	lc.min_ttl = pol ? pol->min_ttl : 0;
+	lc.max_ips = pol && pol->max_ips_per_name ? pol->max_ips_per_name : 1000;
+	if (lc.max_ips > FQDN_MAX_IPS_PER_NAME_LIMIT)
+		lc.max_ips = FQDN_MAX_IPS_PER_NAME_LIMIT;
+	bpf_loop(FQDN_MAX_CREDITED, dp_learn_one, &lc, 0);
+	return;
+
+malformed:
+	dp_count(FQDN_CTR_DNS_RESPONSES_MALFORMED);
+	dp_malformed_event(ep, p, f, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Entry points (called by the *.bpf.c programs)                       */
+/* ------------------------------------------------------------------ */
+
+/* Traffic leaving the endpoint (pod egress = host-side veth ingress;
+ * cgroup egress). */
+static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep, __u32 l3,
+				     __u16 proto_be, int can_answer)
+{
+	struct fqdn_policy_settings *pol;
+	struct dp_pkt p;
+	__u32 pid = ep->policy_id;
+
+	dp_count(FQDN_CTR_PACKETS);
+	if (!(ep->flags & FQDN_EP_F_ENFORCE)) {
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
+		return DP_PASS;
+	}
+	if (dp_parse(skb, l3, proto_be, &p) < 0) {
+		dp_count(FQDN_CTR_EGRESS_DENIED);
+		return DP_DROP;
+	}
+	if (!p.family) {
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER); /* ARP and other non-IP */
+		return DP_PASS;
+	}
+	pol = bpf_map_lookup_elem(&fq_policy, &pid);
+	if ((p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) && p.l4_off &&
+	    dp_is_trusted_server(p.family, p.daddr, p.dport)) {
+		if (p.proto == DP_IPPROTO_UDP) {
+			int v = dp_dns_query(skb, ep, pol, &p, can_answer);
+			if (v != DP_PASS)
+				return v;
+		}
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
+		return DP_PASS;
+	}
+	return dp_check_egress(ep, pol, &p);
+}
+
+/* Traffic toward the endpoint (host-side veth egress; cgroup ingress):
+ * learn from DNS responses, deliver everything. */
+static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep, __u32 l3, __u16 proto_be)
+{
+	struct fqdn_policy_settings *pol;
+	struct dp_pkt p;
+	__u32 pid = ep->policy_id;
+
+	dp_count(FQDN_CTR_PACKETS);
+	if (!(ep->flags & FQDN_EP_F_LEARN))
+		return DP_PASS;
+	if (dp_parse(skb, l3, proto_be, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
+		return DP_PASS;
+	if (!dp_is_trusted_server(p.family, p.saddr, p.sport)) {
+		if (p.sport == DP_DNS_PORT)
+			dp_not_learned(ep, &p, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
+		return DP_PASS;
+	}
+	pol = bpf_map_lookup_elem(&fq_policy, &pid);
+	dp_dns_response(skb, ep, pol, &p);
+	return DP_PASS;
+}
+
+/* The cgroup endpoint of a cgroup_skb packet: the socket's cgroup or its
+ * deepest ancestor that is an endpoint. */
+static __always_inline struct fqdn_endpoint *dp_cgroup_endpoint(struct __sk_buff *skb)
+{
+	__u64 id = bpf_skb_cgroup_id(skb);
+	struct fqdn_endpoint *ep = bpf_map_lookup_elem(&fq_ep_cgroup, &id);
+	int level;
+
+	if (ep)
+		return ep;
+#pragma clang loop unroll(disable)
+	for (level = FQDN_MAX_CGROUP_DEPTH - 1; level >= 0; level--) {
+		__u64 a = bpf_skb_ancestor_cgroup_id(skb, level);
+		if (!a)
+			continue;
+		ep = bpf_map_lookup_elem(&fq_ep_cgroup, &a);
+		if (ep)
+			return ep;
+	}
+	return 0;
+}
+
+#endif /* FQDN_DATAPATH_H */
