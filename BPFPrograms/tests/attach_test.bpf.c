@@ -113,4 +113,11 @@ int sk_skb_count(struct __sk_buff *skb)
 	return SK_PASS;
 }
 
+/* sk_skb stream parser: each skb is one message (the whole of what arrived). */
+SEC("sk_skb/stream_parser")
+int sk_skb_parse(struct __sk_buff *skb)
+{
+	return skb->len;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

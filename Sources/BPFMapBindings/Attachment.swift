@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 import Synchronization
 
@@ -130,10 +130,27 @@ public final class BPFAttachment: @unchecked Sendable, CustomStringConvertible {
     }
 }
 
-/// libbpf 1.1's headers predate tcx; the kernel (6.6+) has these attach types.
-public enum TCXAttachType {
-    public static let ingress = bpf_attach_type(rawValue: 46)  // BPF_TCX_INGRESS
-    public static let egress = bpf_attach_type(rawValue: 47)   // BPF_TCX_EGRESS
+/// A kernel attach type (`enum bpf_attach_type`), for overriding what a program's section
+/// implies.
+public struct BPFAttachType: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let cgroupInetIngress = BPFAttachType(rawValue: BPF_CGROUP_INET_INGRESS.rawValue)
+    public static let cgroupInetEgress = BPFAttachType(rawValue: BPF_CGROUP_INET_EGRESS.rawValue)
+    public static let cgroupSockOps = BPFAttachType(rawValue: BPF_CGROUP_SOCK_OPS.rawValue)
+    public static let cgroupInet4Connect = BPFAttachType(rawValue: BPF_CGROUP_INET4_CONNECT.rawValue)
+    public static let cgroupUDP4Sendmsg = BPFAttachType(rawValue: BPF_CGROUP_UDP4_SENDMSG.rawValue)
+    public static let skSKBStreamParser = BPFAttachType(rawValue: BPF_SK_SKB_STREAM_PARSER.rawValue)
+    public static let skSKBStreamVerdict = BPFAttachType(rawValue: BPF_SK_SKB_STREAM_VERDICT.rawValue)
+    public static let skSKBVerdict = BPFAttachType(rawValue: BPF_SK_SKB_VERDICT.rawValue)
+    public static let skMsgVerdict = BPFAttachType(rawValue: BPF_SK_MSG_VERDICT.rawValue)
+    /// `BPF_TCX_INGRESS` (46): libbpf 1.1's headers predate tcx; the kernel (6.6+) has it.
+    public static let tcxIngress = BPFAttachType(rawValue: 46)
+    /// `BPF_TCX_EGRESS` (47).
+    public static let tcxEgress = BPFAttachType(rawValue: 47)
+
+    var c: bpf_attach_type { bpf_attach_type(rawValue: rawValue) }
 }
 
 extension BPFProgram {
@@ -142,8 +159,11 @@ extension BPFProgram {
     /// does nothing, and removing it would remove other users' filters).
     ///
     /// - Parameters:
+    ///   - interface: the interface name, resolved inside `namespace`.
+    ///   - direction: the clsact ingress or egress hook.
     ///   - namespace: the interface's network namespace (nil: this thread's).
-    ///   - priority, handle: 0 lets the kernel choose (read back into the attachment).
+    ///   - priority: filter priority; 0 lets the kernel choose (read back into the attachment).
+    ///   - handle: filter handle; 0 lets the kernel choose.
     public func attachTC(interface: String, direction: TrafficDirection, in namespace: NetworkNamespace? = nil,
                          priority: UInt32 = 0, handle: UInt32 = 0) throws(BPFError) -> BPFAttachment {
         let point = direction == .ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS
@@ -176,7 +196,7 @@ extension BPFProgram {
     /// Attaches a `tc` program through tcx (a BPF link, Linux 6.6+): detaches when released
     /// unless pinned, does not need a qdisc, and coexists with tc filters.
     public func attachTCX(interface: String, direction: TrafficDirection, in namespace: NetworkNamespace? = nil) throws(BPFError) -> BPFAttachment {
-        let type = direction == .ingress ? TCXAttachType.ingress : TCXAttachType.egress
+        let type = (direction == .ingress ? BPFAttachType.tcxIngress : .tcxEgress).c
         let progFD = fd
         let link = try inNamespace(namespace) { () throws(BPFError) -> Int32 in
             let ifindex = try interfaceIndex(interface)
@@ -193,11 +213,11 @@ extension BPFProgram {
     /// Attaches to a cgroup v2 directory through a BPF link. The attach type is the program's
     /// (from its section: `cgroup_skb/ingress`, `cgroup_skb/egress`, `sockops`,
     /// `cgroup/connect4`, ...) unless given.
-    public func attachCgroup(_ path: String, attachType: bpf_attach_type? = nil) throws(BPFError) -> BPFAttachment {
+    public func attachCgroup(_ path: String, attachType: BPFAttachType? = nil) throws(BPFError) -> BPFAttachment {
         let cgroup = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard cgroup >= 0 else { throw .syscall(op: "open(\(path))", errno: .current) }
         defer { close(cgroup) }
-        let type = attachType ?? bpf_program__expected_attach_type(raw)
+        let type = attachType?.c ?? bpf_program__expected_attach_type(raw)
         let link = try checkFD(bpf_link_create(fd, cgroup, type, nil), "bpf_link_create(cgroup \(path), \(name))")
         return BPFAttachment(kind: .link(fd: link), retained: [self], description: "cgroup \(section) \(name) on \(path)")
     }
@@ -205,11 +225,11 @@ extension BPFProgram {
     /// Attaches an `sk_skb` (stream verdict / stream parser / verdict) or `sk_msg` program to
     /// a sockmap or sockhash (`bpf_prog_attach`). The attach type is the program's (from its
     /// section, e.g. `sk_skb/stream_verdict`) unless given.
-    public func attach(toSockMap map: BPFMap, attachType: bpf_attach_type? = nil) throws(BPFError) -> BPFAttachment {
+    public func attach(toSockMap map: BPFMap, attachType: BPFAttachType? = nil) throws(BPFError) -> BPFAttachment {
         guard map.type == .sockMap || map.type == .sockHash else {
             throw .wrongMapType(map: map.name, expected: "sockmap or sockhash", actual: map.type.description)
         }
-        let type = attachType ?? bpf_program__expected_attach_type(raw)
+        let type = attachType?.c ?? bpf_program__expected_attach_type(raw)
         try check(bpf_prog_attach(fd, map.fd, type, 0), "bpf_prog_attach(\(name) -> \(map.name))")
         return BPFAttachment(kind: .progAttach(programFD: fd, targetFD: map.fd, attachType: type),
                              retained: [self, map], description: "\(section) \(name) on \(map.name)")

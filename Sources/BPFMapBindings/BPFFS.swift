@@ -1,5 +1,5 @@
-import CLibbpf
-import CSysShims
+internal import CLibbpf
+internal import CSysShims
 import Glibc
 
 /// The BPF filesystem, where maps, programs and links are pinned to outlive their process.

@@ -1,5 +1,5 @@
-import CLibbpf
-import CSysShims
+internal import CLibbpf
+internal import CSysShims
 import Glibc
 import Synchronization
 

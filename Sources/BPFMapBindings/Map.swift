@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 
 /// A kernel map type (`enum bpf_map_type`).

@@ -1,4 +1,4 @@
-import CSysShims
+internal import CSysShims
 import Glibc
 
 /// A network namespace, named (`ip netns add NAME`, file under `/var/run/netns`) or by path

@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 
 /// A BPF ELF object, opened from bytes (usually `BPFObjects.named(...)`), configured, then

@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 
 /// Per-CPU maps hold one value per possible CPU for each key; user space reads and writes all

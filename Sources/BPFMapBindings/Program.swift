@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 
 /// A kernel program type (`enum bpf_prog_type`).
@@ -54,7 +54,7 @@ public final class BPFProgram: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - data: the packet (for tc/cgroup_skb: starting at the Ethernet header, >= 14 bytes).
-    ///   - repeat: runs; the duration is the mean. Use >= 1000 for timing (one cold run
+    ///   - count: (label `repeat`) number of runs; the duration is the mean. Use >= 1000 for timing (one cold run
     ///     costs ~300 ns more).
     ///   - context: optional context in (`struct __sk_buff` for skb programs).
     ///   - dataOutCapacity: room for the packet out (default: input + 512 bytes).

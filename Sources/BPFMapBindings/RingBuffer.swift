@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 import Synchronization
 

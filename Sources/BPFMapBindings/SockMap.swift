@@ -1,4 +1,4 @@
-import CLibbpf
+internal import CLibbpf
 import Glibc
 
 /// A sockmap (`BPF_MAP_TYPE_SOCKMAP`, `Key == UInt32` index) or sockhash

@@ -183,6 +183,30 @@ struct AttachTests {
         try verdict.detach()
     }
 
+    @Test("sk_skb stream parser + verdict on a sockmap: bytes counted and delivered unchanged")
+    func skSkbParserAndVerdict() throws {
+        let (object, counters) = try loadAttachObject()
+        let map = try object.map("socks")
+        let parser = try object.program("sk_skb_parse").attach(toSockMap: map)
+        let verdict = try object.program("sk_skb_count").attach(toSockMap: map)
+        #expect(parser.description.contains("stream_parser"))
+        let (client, server) = try Sockets.tcpLoopbackPair()
+        defer { close(client); close(server) }
+        let sockhash = try BPFSockMap<UInt64>(map)
+        try sockhash.insert(socket: server, at: try socketCookie(server))
+
+        var sent: [UInt8] = []
+        for i in 0..<5 {
+            let chunk = Array("message \(i);".utf8)
+            try Sockets.send(client, chunk)
+            sent += chunk
+        }
+        #expect(Sockets.receiveExactly(server, sent.count) == sent)
+        #expect(try counters.count(.skSkbBytes) == UInt64(sent.count))
+        try verdict.detach()
+        try parser.detach()
+    }
+
     @Test("pinning a tc filter is refused with a clear error")
     func tcNotPinnable() async throws {
         try await withNetworkFixture { fixture in
