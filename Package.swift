@@ -63,11 +63,22 @@ let package = Package(
             dependencies: ["BPFMapBindings", "BPFObjects", "FQDNPolicyTesting", "CFQDNShared"]
         ),
 
+        // The project's own BPF programs driven from Swift (BPF_PROG_TEST_RUN harnesses).
+        .target(
+            name: "FQDNKernel",
+            dependencies: ["BPFMapBindings", "BPFObjects", "DNSWire", "DomainTrie", "CFQDNShared", "CLibbpf"]
+        ),
+        .testTarget(
+            name: "FQDNKernelTests",
+            dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "CFQDNShared"]
+        ),
+
         .executableTarget(
             name: "fqdnctl",
             dependencies: [
                 "DNSWire",
                 "DomainTrie",
+                "FQDNKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

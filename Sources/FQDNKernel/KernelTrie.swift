@@ -1,0 +1,217 @@
+import BPFMapBindings
+import BPFObjects
+import CFQDNShared
+import CLibbpf
+import DomainTrie
+import Glibc
+
+/// The BPF trie walk (`BPFPrograms/include/trie.h`), driven through its test program
+/// `trie_test.bpf.c` with `BPF_PROG_TEST_RUN`.
+///
+/// Fill the trie maps with ``load(_:)`` or ``apply(_:)`` (DomainTrie's exact entries), then
+/// ``walk(policy:wire:)`` asks the kernel which sets a name hits. The maps live as long as
+/// this value (nothing is pinned or attached).
+public final class KernelTrie: @unchecked Sendable {
+    public let object: BPFObject
+    let walkProgram: BPFProgram
+    let loadProgram: BPFProgram
+    let trivialProgram: BPFProgram
+    /// The trie maps by DomainTrie's name for them.
+    public let maps: [TrieMap: BPFMap]
+    let out: BPFMap
+
+    /// Opens and loads `trie_test` (the verifier checks the walk here).
+    public init() throws(BPFError) {
+        guard let bytes = BPFObjects.named("trie_test") else { throw .notFound(kind: "BPF object", name: "trie_test") }
+        object = try BPFObject(bytes: bytes, name: "trie_test")
+        try object.load()
+        walkProgram = try object.program("trie_walk")
+        loadProgram = try object.program("trie_load")
+        trivialProgram = try object.program("trivial")
+        maps = [
+            .nodes: try object.map("fqdn_trie_nodes"),
+            .globs: try object.map("fqdn_trie_globs"),
+            .sets: try object.map("fqdn_trie_sets"),
+        ]
+        out = try object.map("trie_out")
+        try Self.checkSizes(maps[.nodes]!, MemoryLayout<fqdn_trie_key>.size, MemoryLayout<fqdn_trie_node>.size)
+        try Self.checkSizes(maps[.globs]!, MemoryLayout<fqdn_trie_glob_key>.size, MemoryLayout<fqdn_trie_glob>.size)
+        try Self.checkSizes(maps[.sets]!, MemoryLayout<fqdn_trie_set_key>.size, MemoryLayout<fqdn_trie_set>.size)
+        try Self.checkSizes(out, 4, MemoryLayout<fqdn_trie_result>.size)
+    }
+
+    static func checkSizes(_ map: BPFMap, _ key: Int, _ value: Int) throws(BPFError) {
+        if map.keySize != key { throw .sizeMismatch(map: "\(map.name) (key)", expected: key, actual: map.keySize) }
+        if map.valueSize != value { throw .sizeMismatch(map: "\(map.name) (value)", expected: value, actual: map.valueSize) }
+    }
+
+    // MARK: Filling the maps
+
+    /// Applies operations one at a time, in order, with the kernel's flags (`BPF_NOEXIST` for
+    /// inserts, `BPF_EXIST` for updates): a list that does not fit the maps' contents fails.
+    public func apply(_ ops: [TrieMapOperation]) throws(BPFError) {
+        for op in ops {
+            let map = maps[op.map]!
+            let fd = map.fd
+            let r: Int32 = op.key.withUnsafeBytes { k in
+                switch op.kind {
+                case .delete:
+                    return bpf_map_delete_elem(fd, k.baseAddress)
+                case .insert, .update:
+                    let flags = UInt64(op.kind == .insert ? BPF_NOEXIST : BPF_EXIST)
+                    return (op.value ?? []).withUnsafeBytes { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, flags) }
+                }
+            }
+            if r < 0 { throw .syscall(op: "\(op.kind.rawValue) in \(map.name)", errno: BPFErrno(-r)) }
+        }
+    }
+
+    /// Writes every entry of `trie` with one batch update per map (`BPF_MAP_UPDATE_BATCH`),
+    /// sets first, then globs, then nodes (a node is reachable only once its entries exist).
+    /// Existing keys are overwritten (batch updates have no `BPF_NOEXIST`).
+    public func load(_ trie: CompiledTrie) throws(BPFError) {
+        let entries = trie.mapEntries
+        for m in [TrieMap.sets, .globs, .nodes] {
+            try updateBatch(maps[m]!, entries[m]!.map { ($0.key, $0.value) })
+        }
+    }
+
+    /// Deletes every entry of `trie` with one batch delete per map (nodes first).
+    public func unload(_ trie: CompiledTrie) throws(BPFError) {
+        let entries = trie.mapEntries
+        for m in [TrieMap.nodes, .globs, .sets] {
+            try deleteBatch(maps[m]!, Array(entries[m]!.keys))
+        }
+    }
+
+    func updateBatch(_ map: BPFMap, _ entries: [([UInt8], [UInt8])]) throws(BPFError) {
+        guard !entries.isEmpty else { return }
+        var keys: [UInt8] = [], values: [UInt8] = []
+        keys.reserveCapacity(entries.count * map.keySize)
+        values.reserveCapacity(entries.count * map.valueSize)
+        for (k, v) in entries {
+            keys += k
+            values += v
+        }
+        // The kernel caps one batch at what fits its copy; write in chunks.
+        let chunk = 65536
+        var start = 0
+        while start < entries.count {
+            let n = min(chunk, entries.count - start)
+            var count = UInt32(n)
+            var opts = bpf_map_batch_opts()
+            opts.sz = MemoryLayout<bpf_map_batch_opts>.size
+            opts.elem_flags = 0  // batch updates take no NOEXIST/EXIST (only BPF_F_LOCK)
+            let r = keys.withUnsafeBytes { k in
+                values.withUnsafeBytes { v in
+                    bpf_map_update_batch(map.fd, k.baseAddress! + start * map.keySize, v.baseAddress! + start * map.valueSize, &count, &opts)
+                }
+            }
+            if r < 0 { throw .syscall(op: "bpf_map_update_batch(\(map.name)) after \(start + Int(count))", errno: BPFErrno(-r)) }
+            start += n
+        }
+    }
+
+    func deleteBatch(_ map: BPFMap, _ keys: [[UInt8]]) throws(BPFError) {
+        guard !keys.isEmpty else { return }
+        let flat = keys.flatMap { $0 }
+        var count = UInt32(keys.count)
+        var opts = bpf_map_batch_opts()
+        opts.sz = MemoryLayout<bpf_map_batch_opts>.size
+        let r = flat.withUnsafeBytes { k in bpf_map_delete_batch(map.fd, k.baseAddress, &count, &opts) }
+        if r < 0 { throw .syscall(op: "bpf_map_delete_batch(\(map.name)) after \(count)", errno: BPFErrno(-r)) }
+    }
+
+    /// Entries currently in each trie map (by iterating keys).
+    public func entryCounts() throws(BPFError) -> [TrieMap: Int] {
+        var out: [TrieMap: Int] = [:]
+        for (m, map) in maps {
+            var n = 0
+            var key = [UInt8](repeating: 0, count: map.keySize)
+            var next = key
+            var first = true
+            while true {
+                let r = key.withUnsafeBytes { k in
+                    next.withUnsafeMutableBytes { nx in bpf_map_get_next_key(map.fd, first ? nil : k.baseAddress, nx.baseAddress) }
+                }
+                if r < 0 { break }
+                n += 1
+                key = next
+                first = false
+            }
+            out[m] = n
+        }
+        return out
+    }
+
+    /// Kernel memory of each trie map: the `memlock` line of its fdinfo (what the kernel
+    /// accounts for the map, from its own usage figure on Linux 6.4+).
+    public func memoryBytes() -> [TrieMap: Int] {
+        var out: [TrieMap: Int] = [:]
+        for (m, map) in maps {
+            guard let f = fopen("/proc/self/fdinfo/\(map.fd)", "r") else { continue }
+            defer { fclose(f) }
+            var line = [CChar](repeating: 0, count: 256)
+            while fgets(&line, Int32(line.count), f) != nil {
+                let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if s.hasPrefix("memlock:") {
+                    out[m] = Int(String(s.dropFirst(8)).trimmingCharacters(in: " \t\n")) ?? 0
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: Walking
+
+    /// The test-run packet: 14 zero bytes of Ethernet header, then a `struct fqdn_trie_query`.
+    public static func packet(policy: UInt32, wire: [UInt8]) -> [UInt8] {
+        var q = fqdn_trie_query()
+        q.policy = policy
+        q.name.len = UInt16(min(wire.count, 256))
+        q.name.labels = 0
+        withUnsafeMutableBytes(of: &q.name.wire) { $0.copyBytes(from: wire.prefix(256)) }
+        return [UInt8](repeating: 0, count: 14) + withUnsafeBytes(of: q) { Array($0) }
+    }
+
+    /// Walks policy version `policy` in the kernel for a lowercase wire-form name.
+    public func walk(policy: UInt32, wire: [UInt8]) throws(BPFError) -> TrieWalkResult {
+        let r = try walkProgram.testRun(data: Self.packet(policy: policy, wire: wire), dataOutCapacity: 512)
+        if r.returnValue != 0 { throw .invalidState("trie_walk returned \(r.returnValue) (short packet?)") }
+        return try result()
+    }
+
+    /// The kernel's answer for `name` in `trie` (which must be loaded).
+    public func walk(_ trie: CompiledTrie, _ name: DomainName) throws(BPFError) -> TrieWalkResult {
+        try walk(policy: trie.policy, wire: name.wire)
+    }
+
+    func result() throws(BPFError) -> TrieWalkResult {
+        var key: UInt32 = 0
+        var res = fqdn_trie_result()
+        let fd = out.fd
+        let r = withUnsafeBytes(of: &key) { k in withUnsafeMutableBytes(of: &res) { v in bpf_map_lookup_elem(fd, k.baseAddress, v.baseAddress) } }
+        if r < 0 { throw .syscall(op: "bpf_map_lookup_elem(trie_out)", errno: BPFErrno(-r)) }
+        return TrieWalkResult(res)
+    }
+
+    /// Mean nanoseconds per run of the walk, of only reading the query, and of a program that
+    /// returns at once, each over `repeat` runs of the same name (BPF_PROG_TEST_RUN's timer).
+    public func timing(policy: UInt32, wire: [UInt8], repeat count: Int) throws(BPFError) -> (walk: Double, load: Double, floor: Double) {
+        let data = Self.packet(policy: policy, wire: wire)
+        let w = try walkProgram.testRun(data: data, repeat: count, dataOutCapacity: 512)
+        let l = try loadProgram.testRun(data: data, repeat: count, dataOutCapacity: 512)
+        let f = try trivialProgram.testRun(data: data, repeat: count, dataOutCapacity: 512)
+        func ns(_ d: Duration) -> Double { Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9 }
+        return (ns(w.duration), ns(l.duration), ns(f.duration))
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return String(s)
+    }
+}
