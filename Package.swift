@@ -35,8 +35,19 @@ let package = Package(
         .testTarget(name: "DomainTrieTests", dependencies: ["DomainTrie", "CFQDNShared"]),
 
         // Policies, endpoints, the agent's typed API.
-        .target(name: "PolicyEngine", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine"]),
+        .target(
+            name: "PolicyEngine",
+            dependencies: [
+                "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CLibbpf",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "DomainTrie", "CFQDNShared"]),
+        // The datapath end to end: real kernel, namespaces made by the tests, a real knot server.
+        .testTarget(
+            name: "PolicyEngineKernelTests",
+            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "DNSWire", "BPFMapBindings", "CFQDNShared"]
+        ),
 
         // libbpf from libbpf-dev (pkg-config libbpf); tiny C shims for what Glibc lacks.
         .systemLibrary(

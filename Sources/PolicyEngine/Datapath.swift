@@ -1,0 +1,332 @@
+import BPFMapBindings
+import BPFObjects
+import CFQDNShared
+import CLibbpf
+import DomainTrie
+import Glibc
+
+/// Errors of the datapath layer (loading, adopting, attaching), on top of `BPFError`.
+public enum DatapathError: Error, Sendable, CustomStringConvertible {
+    /// A BPF operation failed.
+    case bpf(BPFError)
+    /// The pinned state was made with another map layout than this build's.
+    case layoutMismatch(directory: String, pinned: UInt32, expected: UInt32)
+    /// No pinned datapath under the directory.
+    case notPinned(directory: String)
+    /// An embedded BPF object is missing (a build problem).
+    case missingObject(String)
+    /// An endpoint cannot be attached or found.
+    case endpoint(name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .bpf(let e): "\(e)"
+        case let .layoutMismatch(dir, pinned, expected):
+            "the datapath pinned at \(dir) has map layout version \(pinned), this build has \(expected): remove it (fqdnctl agent --cleanup, or rm -r \(dir)) or run the matching agent"
+        case .notPinned(let dir): "no FQDNPolicy datapath is pinned at \(dir) (start one with `fqdnctl agent`)"
+        case .missingObject(let name): "BPF object \(name) is not embedded in this build"
+        case let .endpoint(name, reason): "endpoint \(name): \(reason)"
+        }
+    }
+}
+
+/// Runs `body`, turning a `BPFError` into `DatapathError.bpf`.
+@inline(__always)
+func bpf<T>(_ body: () throws(BPFError) -> T) throws(DatapathError) -> T {
+    do { return try body() } catch { throw .bpf(error) }
+}
+
+/// Typed views of every map the attach-point programs share (datapath_maps.h), made either
+/// from a loaded object or from the pins of a running datapath.
+public final class DatapathMaps: @unchecked Sendable {
+    /// The maps shared by all programs and pinned (their C names).
+    public static let sharedNames: [String] = [
+        "fq_ep_ifindex", "fq_ep_cgroup", "fq_ep_info", "fq_policy", "fq_ports", "fq_cidr4", "fq_cidr6",
+        "fq_dns_servers", "fq_inflight", "fq_allow4", "fq_allow6", "fq_names", "fq_name_slots",
+        "fq_flows", "fq_events", "fq_counters", "fq_meta",
+    ] + TrieMap.allCases.map(\.kernelName)
+
+    let epIfindex: KernelMap<UInt32, fqdn_endpoint>
+    let epCgroup: KernelMap<UInt64, fqdn_endpoint>
+    let epInfo: KernelMap<UInt32, fqdn_endpoint_info>
+    let policy: KernelMap<UInt32, fqdn_policy_settings>
+    let ports: KernelMap<fqdn_ports_key, fqdn_rule_ports>
+    let cidr4: KernelMap<fqdn_cidr4_key, fqdn_cidr>
+    let cidr6: KernelMap<fqdn_cidr6_key, fqdn_cidr>
+    let servers: KernelMap<fqdn_server_key, UInt32>
+    let inflight: KernelMap<fqdn_inflight_key, fqdn_inflight>
+    let allow4: KernelMap<fqdn_allow4_key, fqdn_allow>
+    let allow6: KernelMap<fqdn_allow6_key, fqdn_allow>
+    let names: KernelMap<fqdn_name_key, fqdn_name>
+    let slots: KernelMap<fqdn_slot_key, fqdn_slot>
+    let flows: KernelMap<fqdn_flow_key, fqdn_flow>
+    let events: BPFMap
+    let counters: BPFPerCPUArrayMap<UInt64>
+    let meta: KernelMap<UInt32, fqdn_meta>
+    let trie: [TrieMap: BPFMap]
+
+    init(_ open: (String) throws(BPFError) -> BPFMap) throws(BPFError) {
+        epIfindex = try KernelMap(open("fq_ep_ifindex"))
+        epCgroup = try KernelMap(open("fq_ep_cgroup"))
+        epInfo = try KernelMap(open("fq_ep_info"))
+        policy = try KernelMap(open("fq_policy"))
+        ports = try KernelMap(open("fq_ports"))
+        cidr4 = try KernelMap(open("fq_cidr4"))
+        cidr6 = try KernelMap(open("fq_cidr6"))
+        servers = try KernelMap(open("fq_dns_servers"))
+        inflight = try KernelMap(open("fq_inflight"))
+        allow4 = try KernelMap(open("fq_allow4"))
+        allow6 = try KernelMap(open("fq_allow6"))
+        names = try KernelMap(open("fq_names"))
+        slots = try KernelMap(open("fq_name_slots"))
+        flows = try KernelMap(open("fq_flows"))
+        events = try open("fq_events")
+        counters = try BPFPerCPUArrayMap(open("fq_counters"))
+        meta = try KernelMap(open("fq_meta"))
+        var trie: [TrieMap: BPFMap] = [:]
+        for m in TrieMap.allCases { trie[m] = try open(m.kernelName) }
+        self.trie = trie
+    }
+
+    /// The maps of the datapath pinned under `pinDirectory` (read and write; no programs).
+    public static func pinned(at pinDirectory: String) throws(DatapathError) -> DatapathMaps {
+        let dir = Datapath.mapsDirectory(pinDirectory)
+        guard BPFFS.exists(dir + "/fq_meta") else { throw .notPinned(directory: pinDirectory) }
+        try Datapath.checkLayout(pinDirectory)
+        return try bpf { () throws(BPFError) in try DatapathMaps { name throws(BPFError) in try BPFMap.openPinned(dir + "/" + name) } }
+    }
+
+    /// Applies trie map operations (exact key/value bytes from DomainTrie).
+    func apply(_ ops: [TrieMapOperation]) throws(BPFError) {
+        for op in ops {
+            guard let map = trie[op.map] else { continue }
+            let r: Int32 = op.key.withUnsafeBytes { k in
+                switch op.kind {
+                case .delete:
+                    return bpf_map_delete_elem(map.fd, k.baseAddress)
+                case .insert, .update:
+                    let flags = UInt64(op.kind == .insert ? BPF_NOEXIST : BPF_EXIST)
+                    return (op.value ?? []).withUnsafeBytes { v in bpf_map_update_elem(map.fd, k.baseAddress, v.baseAddress, flags) }
+                }
+            }
+            if r < 0 && !(op.kind == .delete && -r == ENOENT) {
+                throw .syscall(op: "trie \(op) on \(map.name)", errno: BPFErrno(-r))
+            }
+        }
+    }
+}
+
+extension TrieMap {
+    /// The C name of the trie map in BPFPrograms/include/trie.h.
+    var kernelName: String {
+        switch self {
+        case .nodes: "fqdn_trie_nodes"
+        case .globs: "fqdn_trie_globs"
+        case .sets: "fqdn_trie_sets"
+        }
+    }
+}
+
+/// The loaded attach-point programs and their shared, pinned maps.
+///
+/// Every attach point is its own BPF object (`BPFPrograms/<name>.bpf.c`). The first object
+/// loaded creates the shared maps (or adopts them from `<pin dir>/maps/` when a datapath is
+/// already pinned there) and pins them; the others reuse the same maps. Links are pinned
+/// under `<pin dir>/links/`, so the datapath keeps running when the agent exits.
+public final class Datapath: @unchecked Sendable {
+    public enum Program: String, CaseIterable, Sendable {
+        /// tc ingress of a host-side veth (the pod's egress).
+        case vethIngress = "veth_ingress"
+        /// tc egress of a host-side veth (toward the pod).
+        case vethEgress = "veth_egress"
+        case cgroupEgress = "cgroup_egress"
+        case cgroupIngress = "cgroup_ingress"
+
+        public var functionName: String { "fqdn_" + rawValue }
+    }
+
+    public let pinDirectory: String
+    public let maps: DatapathMaps
+    /// Whether the maps were adopted from an earlier datapath (learned state kept).
+    public let adopted: Bool
+    let programs: [Program: BPFProgram]
+
+    static func mapsDirectory(_ pin: String) -> String { pin + "/maps" }
+    static func linksDirectory(_ pin: String) -> String { pin + "/links" }
+
+    /// Refuses a pinned state of another layout version (before any map is reused).
+    static func checkLayout(_ pinDirectory: String) throws(DatapathError) {
+        let path = mapsDirectory(pinDirectory) + "/fq_meta"
+        guard BPFFS.exists(path) else { return }
+        let map = try bpf { () throws(BPFError) in try BPFMap.openPinned(path) }
+        guard map.valueSize == MemoryLayout<fqdn_meta>.size,
+              let meta = try bpf({ () throws(BPFError) in try KernelMap<UInt32, fqdn_meta>(map).lookup(0) })
+        else { throw .layoutMismatch(directory: pinDirectory, pinned: 0, expected: UInt32(FQDN_LAYOUT_VERSION)) }
+        if meta.layout_version != UInt32(FQDN_LAYOUT_VERSION) {
+            throw .layoutMismatch(directory: pinDirectory, pinned: meta.layout_version, expected: UInt32(FQDN_LAYOUT_VERSION))
+        }
+    }
+
+    /// Loads the programs, creating or adopting the maps pinned under `pinDirectory`.
+    public static func load(pinDirectory: String = FQDN_PIN_DIR_DEFAULT) throws(DatapathError) -> Datapath {
+        try bpf { () throws(BPFError) in
+            try BPFFS.ensureMounted(at: BPFFS.defaultMountPoint)
+            try BPFFS.makeDirectory(mapsDirectory(pinDirectory))
+            try BPFFS.makeDirectory(linksDirectory(pinDirectory))
+        }
+        try checkLayout(pinDirectory)
+        let mapsDir = mapsDirectory(pinDirectory)
+        let adopted = BPFFS.exists(mapsDir + "/fq_meta")
+        var programs: [Program: BPFProgram] = [:]
+        var first: BPFObject?
+        for p in Program.allCases {
+            guard let bytes = BPFObjects.named(p.rawValue) else { throw .missingObject(p.rawValue) }
+            let object = try bpf { () throws(BPFError) -> BPFObject in
+                let o = try BPFObject(bytes: bytes, name: p.rawValue)
+                try o.adoptPinnedMaps(in: mapsDir)
+                try o.load()
+                try o.pinMaps(in: mapsDir, only: o.userMapNames.filter { DatapathMaps.sharedNames.contains($0) })
+                return o
+            }
+            if first == nil { first = object }
+            programs[p] = try bpf { () throws(BPFError) in try object.program(p.functionName) }
+        }
+        let maps = try bpf { () throws(BPFError) in
+            try DatapathMaps { name throws(BPFError) in try BPFMap.openPinned(mapsDir + "/" + name) }
+        }
+        if !adopted || (try? maps.meta.lookup(0))??.layout_version == 0 {
+            var meta = fqdn_meta()
+            meta.layout_version = UInt32(FQDN_LAYOUT_VERSION)
+            meta.created_ns = BootClock.nanoseconds
+            meta.next_endpoint_id = 1
+            meta.next_policy_id = 1
+            try bpf { () throws(BPFError) in try maps.meta.update(0, meta) }
+        }
+        return Datapath(pinDirectory: pinDirectory, maps: maps, adopted: adopted, programs: programs)
+    }
+
+    init(pinDirectory: String, maps: DatapathMaps, adopted: Bool, programs: [Program: BPFProgram]) {
+        self.pinDirectory = pinDirectory
+        self.maps = maps
+        self.adopted = adopted
+        self.programs = programs
+    }
+
+    public func program(_ p: Program) -> BPFProgram { programs[p]! }
+
+    // MARK: - Attachments
+
+    static func namespace(_ text: String?) -> NetworkNamespace? {
+        guard let text, !text.isEmpty else { return nil }
+        return text.contains("/") ? NetworkNamespace(path: text) : NetworkNamespace(named: text)
+    }
+
+    /// The interface index of a veth endpoint, resolved in its namespace.
+    static func interfaceIndex(_ interface: String, namespace: String?) throws(DatapathError) -> UInt32 {
+        let lookup: () -> UInt32 = { if_nametoindex(interface) }
+        let index: UInt32
+        if let ns = Self.namespace(namespace) {
+            do { index = try ns.perform(lookup) } catch {
+                throw .endpoint(name: interface, reason: "cannot enter network namespace \(ns): \(error)")
+            }
+        } else {
+            index = lookup()
+        }
+        guard index != 0 else {
+            throw .endpoint(name: interface, reason: "no interface \(interface)" + (namespace.map { " in network namespace \($0)" } ?? ""))
+        }
+        return index
+    }
+
+    /// The cgroup id (the directory's inode on cgroup v2) of a cgroup endpoint.
+    static func cgroupID(_ path: String) throws(DatapathError) -> UInt64 {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw .endpoint(name: path, reason: "cannot stat cgroup \(path): \(String(cString: strerror(errno)))")
+        }
+        return UInt64(st.st_ino)
+    }
+
+    func linkPath(_ endpointID: UInt32, _ p: Program) -> String {
+        Self.linksDirectory(pinDirectory) + "/ep\(endpointID)-\(p.rawValue)"
+    }
+
+    /// Attaches the endpoint's two programs through pinned links. A link already pinned for
+    /// this endpoint (a previous agent's) is kept and switched to this agent's program in
+    /// place (`bpf_link_update`): there is no moment without a program.
+    func attach(endpointID: UInt32, _ endpoint: Endpoint) throws(DatapathError) {
+        let pairs: [(Program, TrafficDirection)]
+        switch endpoint.attachment {
+        case .veth: pairs = [(.vethIngress, .ingress), (.vethEgress, .egress)]
+        case .cgroup: pairs = [(.cgroupEgress, .egress), (.cgroupIngress, .ingress)]
+        }
+        for (p, direction) in pairs {
+            let path = linkPath(endpointID, p)
+            let prog = program(p)
+            if BPFFS.exists(path) {
+                let link = try bpf { () throws(BPFError) in try BPFAttachment.openPinnedLink(path) }
+                if let fd = link.linkFD {
+                    let r = bpf_link_update(fd, prog.fd, nil)
+                    if r < 0 { throw .bpf(.syscall(op: "bpf_link_update(\(path))", errno: BPFErrno(-r))) }
+                }
+                continue
+            }
+            let attachment = try bpf { () throws(BPFError) -> BPFAttachment in
+                switch endpoint.attachment {
+                case let .veth(interface, namespace):
+                    return try prog.attachTCX(interface: interface, direction: direction, in: Self.namespace(namespace))
+                case let .cgroup(cgroupPath):
+                    return try prog.attachCgroup(cgroupPath)
+                }
+            }
+            try bpf { () throws(BPFError) in try attachment.pin(at: path) }
+        }
+    }
+
+    /// Detaches the endpoint's pinned links and removes their pins.
+    func detach(endpointID: UInt32) throws(DatapathError) {
+        for p in Program.allCases {
+            let path = linkPath(endpointID, p)
+            guard BPFFS.exists(path) else { continue }
+            try bpf { () throws(BPFError) in try BPFAttachment.openPinnedLink(path).detach() }
+        }
+    }
+
+    /// Detaches every pinned link and removes every pin (the kernel frees the maps when the
+    /// last reference goes).
+    public static func remove(pinDirectory: String) throws(DatapathError) {
+        let links = linksDirectory(pinDirectory)
+        for name in BPFFS.contents(of: links) {
+            if let link = try? BPFAttachment.openPinnedLink(links + "/" + name) { try? link.detach() }
+        }
+        try bpf { () throws(BPFError) in try BPFFS.removeTree(pinDirectory) }
+    }
+
+    // MARK: - test_run
+
+    /// What one packet did when run through a program.
+    public struct PacketResult: Sendable {
+        /// The program's return value (tc: TC_ACT_OK 0, TC_ACT_SHOT 2, TC_ACT_REDIRECT 7;
+        /// cgroup_skb: 1 pass, 0 drop).
+        public var returnValue: UInt32
+        /// The packet as the program left it (e.g. a query rewritten into a REFUSED answer).
+        public var data: [UInt8]
+    }
+
+    /// Runs `packet` (Ethernet frame) through a veth program with BPF_PROG_TEST_RUN, as if it
+    /// crossed the interface `ifindex` (which must exist in the calling thread's namespace, or
+    /// in `namespace`). Map side effects are real: a response run through `.vethEgress` teaches
+    /// the endpoint's learned addresses exactly as a real one does.
+    public func run(_ packet: [UInt8], through p: Program, ifindex: UInt32, namespace: String? = nil) throws -> PacketResult {
+        var ctx = __sk_buff()
+        ctx.ifindex = ifindex
+        let context = withUnsafeBytes(of: ctx) { Array($0) }
+        let prog = program(p)
+        let body = { () throws -> PacketResult in
+            let r = try prog.testRun(data: packet, context: context)
+            return PacketResult(returnValue: r.returnValue, data: r.data)
+        }
+        if let ns = Self.namespace(namespace) { return try ns.perform(body) }
+        return try body()
+    }
+}

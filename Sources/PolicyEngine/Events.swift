@@ -1,0 +1,171 @@
+import BPFMapBindings
+import CFQDNShared
+import Foundation
+
+/// One event from the datapath's ring buffer (`struct fqdn_event`), decoded.
+public struct PolicyEvent: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        /// An address was learned (or refreshed) for a name.
+        case learned
+        /// A query was answered REFUSED/NXDOMAIN in the kernel, or dropped.
+        case queryRefused = "query_refused"
+        /// An egress packet was dropped.
+        case denied
+        /// A DNS message the parser rejected.
+        case malformed
+        /// A response taught nothing (no in-flight query, other question, untrusted server).
+        case notLearned = "not_learned"
+        /// An address was pushed out by the max-IPs-per-name limit.
+        case evicted
+        case unknown
+    }
+
+    public var kind: Kind
+    /// CLOCK_BOOTTIME nanoseconds.
+    public var time: UInt64
+    public var endpointID: UInt32
+    public var endpoint: String?
+    public var policyID: UInt32
+    /// The DNS name (learned, query_refused, evicted).
+    public var name: String?
+    /// learned/evicted: the address; denied: the destination; malformed/not_learned: the
+    /// server; query_refused: the server asked.
+    public var address: String?
+    /// denied: destination port; query_refused: server port; not_learned/malformed: source port.
+    public var port: UInt16?
+    /// "tcp", "udp", "icmp", ... or the protocol number.
+    public var proto: String?
+    public var qtype: UInt16?
+    public var ttl: UInt32?
+    /// learned: seconds the entry is valid for (from the event's time).
+    public var validFor: Double?
+    /// Why: query_refused: "refused"/"nxdomain"/"drop"; denied: "not_allowed"/"expired"/"port";
+    /// malformed: the parser's reason; not_learned: "no_inflight"/"qname_mismatch"/"untrusted";
+    /// learned: "new"/"refreshed".
+    public var reason: String?
+    /// malformed: offset of the error in the message.
+    public var offset: UInt32?
+
+    public init(_ e: fqdn_event, endpointName: String? = nil) {
+        time = e.ts_ns
+        endpointID = e.endpoint_id
+        endpoint = endpointName
+        policyID = e.policy_id
+        let addressBytes = CBytes.get(e.addr)
+        let address = e.family == UInt8(FQDN_AF_INET) ? IPNetwork.format(Array(addressBytes.prefix(4)))
+            : e.family == UInt8(FQDN_AF_INET6) ? IPNetwork.format(addressBytes) : nil
+        let name = e.name.len > 0 ? e.name.text : nil
+        let protoName: String? = switch e.proto {
+        case 0: nil
+        case 1: "icmp"
+        case 6: "tcp"
+        case 17: "udp"
+        case 58: "icmpv6"
+        default: String(e.proto)
+        }
+        switch Int32(e.type) {
+        case Int32(FQDN_EV_LEARNED.rawValue):
+            kind = .learned
+            self.name = name
+            self.address = address
+            ttl = e.ttl
+            qtype = e.qtype
+            validFor = Double(Int64(bitPattern: e.expiry_ns &- e.ts_ns)) / 1e9
+            reason = e.reason == 0 ? "new" : "refreshed"
+        case Int32(FQDN_EV_QUERY_REFUSED.rawValue):
+            kind = .queryRefused
+            self.name = name
+            self.address = address
+            port = e.port
+            proto = protoName
+            qtype = e.qtype
+            reason = ["refused", "nxdomain", "drop"][Int(min(e.reason, 2))]
+        case Int32(FQDN_EV_DENIED.rawValue):
+            kind = .denied
+            self.address = address
+            port = e.port
+            proto = protoName
+            reason = e.reason == 2 ? "expired" : e.reason == 3 ? "port" : "not_allowed"
+        case Int32(FQDN_EV_MALFORMED.rawValue):
+            kind = .malformed
+            self.address = address
+            port = e.port
+            proto = protoName
+            reason = PolicyEvent.parserReason(e.reason)
+            offset = e.offset
+        case Int32(FQDN_EV_NOT_LEARNED.rawValue):
+            kind = .notLearned
+            self.address = address
+            port = e.port
+            reason = switch Int32(e.reason) {
+            case FQDN_NL_NO_INFLIGHT: "no_inflight"
+            case FQDN_NL_QNAME_MISMATCH: "qname_mismatch"
+            case FQDN_NL_UNTRUSTED: "untrusted"
+            default: String(e.reason)
+            }
+        case Int32(FQDN_EV_EVICTED.rawValue):
+            kind = .evicted
+            self.name = name
+            self.address = address
+        default:
+            kind = .unknown
+            reason = String(e.type)
+        }
+    }
+
+    static func parserReason(_ r: UInt32) -> String {
+        switch Int32(r) {
+        case Int32(FQDN_ERR_TRUNCATED.rawValue): "truncated"
+        case Int32(FQDN_ERR_RESERVED_LABEL.rawValue): "reserved_label"
+        case Int32(FQDN_ERR_NAME_TOO_LONG.rawValue): "name_too_long"
+        case Int32(FQDN_ERR_POINTER_FORWARD.rawValue): "pointer_forward"
+        case Int32(FQDN_ERR_POINTER_INTO_HEADER.rawValue): "pointer_into_header"
+        case Int32(FQDN_ERR_RDATA_OVERFLOW.rawValue): "rdata_overflow"
+        case Int32(FQDN_ERR_RDATA_LENGTH.rawValue): "rdata_length"
+        case Int32(FQDN_ERR_COUNT_MISMATCH.rawValue): "count_mismatch"
+        case Int32(FQDN_ERR_TRAILING_BYTES.rawValue): "trailing_bytes"
+        case Int32(FQDN_ERR_BAD_OPT.rawValue): "bad_opt"
+        case Int32(FQDN_ERR_LIMIT_POINTER_HOPS.rawValue): "limit_pointer_hops"
+        case Int32(FQDN_ERR_LIMIT_LABELS.rawValue): "limit_labels"
+        case Int32(FQDN_ERR_LIMIT_RECORDS.rawValue): "limit_records"
+        case Int32(FQDN_ERR_LIMIT_MESSAGE_LENGTH.rawValue): "limit_message_length"
+        default: "reason_\(r)"
+        }
+    }
+
+    /// One line of JSON (keys sorted, absent fields omitted).
+    public var jsonLine: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(self) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension DatapathMaps {
+    /// Events as they arrive (one reader at a time: a ring buffer has one consumer position).
+    public func eventStream(pollInterval: Duration = .milliseconds(50)) throws(DatapathError) -> AsyncThrowingStream<PolicyEvent, any Error> {
+        precondition(MemoryLayout<RawEvent>.size == MemoryLayout<fqdn_event>.size, "RawEvent must have fqdn_event's size")
+        let ring = try bpf { () throws(BPFError) in try BPFRingBuffer<RawEvent>(events) }
+        let raw = try bpf { () throws(BPFError) in try ring.events(pollInterval: pollInterval) }
+        let info = epInfo
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var names: [UInt32: String] = [:]
+                do {
+                    for try await record in raw {
+                        let e = record.event
+                        if names[e.endpoint_id] == nil, let i = try? info.lookup(e.endpoint_id) {
+                            names[e.endpoint_id] = CBytes.string(i.name)
+                        }
+                        continuation.yield(PolicyEvent(e, endpointName: names[e.endpoint_id]))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

@@ -1,0 +1,577 @@
+import BPFMapBindings
+import CFQDNShared
+import CLibbpf
+import DomainTrie
+import Foundation
+
+/// The agent: owns the datapath's control plane. Loads (or adopts) the pinned datapath,
+/// attaches endpoints, compiles and applies policies atomically, and reads back what the
+/// kernel learned. The kernel does the enforcing; when the agent stops, it keeps going.
+///
+/// ```swift
+/// let agent = try PolicyAgent(configuration: .init(dnsServers: [DNSServer("10.0.0.2")!]))
+/// try await agent.addEndpoint(Endpoint(name: "web", attachment: .veth(interface: "veth-web"), labels: ["app": "web"]))
+/// try await agent.apply(PolicyDocument.load(contentsOf: "policy.yaml"))
+/// for try await event in agent.events() { print(event.jsonLine) }
+/// ```
+public actor PolicyAgent {
+    public struct Configuration: Sendable {
+        /// bpffs directory holding the pinned maps and links.
+        public var pinDirectory: String
+        /// Trusted DNS servers (for every endpoint).
+        public var dnsServers: [DNSServer]
+        /// Seconds an established TCP flow outlives the expiry of its destination.
+        public var flowGrace: UInt32
+        /// In-flight queries older than this are collected (seconds).
+        public var inflightTimeout: UInt32
+
+        public init(pinDirectory: String = FQDN_PIN_DIR_DEFAULT, dnsServers: [DNSServer], flowGrace: UInt32 = 300,
+                    inflightTimeout: UInt32 = 30) {
+            self.pinDirectory = pinDirectory
+            self.dnsServers = dnsServers
+            self.flowGrace = flowGrace
+            self.inflightTimeout = inflightTimeout
+        }
+    }
+
+    struct EndpointState {
+        var endpoint: Endpoint
+        var id: UInt32
+        var ifindex: UInt32?
+        var cgroupID: UInt64?
+        /// Policy version in the kernel (0: none).
+        var version: UInt32
+    }
+
+    public nonisolated let configuration: Configuration
+    public nonisolated let datapath: Datapath
+    public nonisolated var maps: DatapathMaps { datapath.maps }
+
+    var endpoints: [String: EndpointState] = [:]
+    var policies: [FQDNPolicy] = []
+    /// Versions this agent compiled, by id.
+    var versions: [UInt32: CompiledPolicy] = [:]
+    var stopped = false
+
+    /// Loads the datapath (adopting a pinned one under the pin directory: nothing learned is
+    /// lost) and installs the trusted DNS servers.
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        datapath = try Datapath.load(pinDirectory: configuration.pinDirectory)
+        let maps = datapath.maps
+        try bpf { () throws(BPFError) in
+            let wanted = Set(configuration.dnsServers.map(\.key))
+            for k in try maps.servers.keys() where !wanted.contains(k) { try maps.servers.delete(k) }
+            for k in wanted { try maps.servers.update(k, 0) }
+            if var meta = try maps.meta.lookup(0) {
+                meta.agent_pid = UInt32(getpid())
+                try maps.meta.update(0, meta)
+            }
+        }
+    }
+
+    // MARK: - Endpoints
+
+    /// Adds an endpoint: records it, gives it the policy version its labels select, and
+    /// attaches the programs (pinned links). An endpoint of the same name already in the
+    /// pinned state keeps its id and everything learned for it.
+    @discardableResult
+    public func addEndpoint(_ endpoint: Endpoint) throws -> UInt32 {
+        guard endpoints[endpoint.name] == nil else {
+            throw DatapathError.endpoint(name: endpoint.name, reason: "already added")
+        }
+        guard !endpoint.name.isEmpty, endpoint.name.utf8.count < Int(FQDN_EP_NAME_LEN) else {
+            throw DatapathError.endpoint(name: endpoint.name, reason: "name must be 1 to \(FQDN_EP_NAME_LEN - 1) bytes")
+        }
+        var state = EndpointState(endpoint: endpoint, id: 0, version: 0)
+        var info = fqdn_endpoint_info()
+        CBytes.set(&info.name, Array(endpoint.name.utf8))
+        switch endpoint.attachment {
+        case let .veth(interface, namespace):
+            let index = try Datapath.interfaceIndex(interface, namespace: namespace)
+            if let other = endpoints.values.first(where: { $0.ifindex == index }) {
+                throw DatapathError.endpoint(name: endpoint.name, reason: "interface index \(index) is already endpoint \(other.endpoint.name) (veth endpoints must share one network namespace)")
+            }
+            state.ifindex = index
+            info.kind = UInt32(FQDN_EP_KIND_VETH)
+            info.ifindex = index
+        case let .cgroup(path):
+            let id = try Datapath.cgroupID(path)
+            state.cgroupID = id
+            info.kind = UInt32(FQDN_EP_KIND_CGROUP)
+            info.cgroup_id = id
+        }
+        let maps = self.maps
+        // Same name in the pinned state (a previous agent's endpoint): adopt its id.
+        let pinned = try bpf { () throws(BPFError) in try maps.epInfo.entries() }
+        if let (id, old) = pinned.first(where: { CBytes.string($0.value.name) == endpoint.name }) {
+            state.id = id
+            if old.kind != info.kind || old.ifindex != info.ifindex || old.cgroup_id != info.cgroup_id {
+                try forgetEndpointKeys(old)
+            }
+        } else {
+            state.id = try allocateEndpointID(inUse: Set(pinned.map(\.key)))
+        }
+        try bpf { () throws(BPFError) in try maps.epInfo.update(state.id, info) }
+
+        let previous = try currentEndpointValue(state)
+        let version = try version(for: endpoint.labels, writeIfNew: true)
+        state.version = version?.id ?? 0
+        try writeEndpoint(state, policyID: state.version, previous: previous?.policy_id ?? 0)
+        do {
+            try datapath.attach(endpointID: state.id, endpoint)
+        } catch {
+            try? removeEndpointKeys(state)
+            _ = try? maps.epInfo.delete(state.id)
+            throw error
+        }
+        endpoints[endpoint.name] = state
+        if let prev = previous?.policy_id, prev != 0, prev != state.version {
+            try reevaluate(endpointID: state.id, from: prev, to: version)
+            try writeEndpoint(state, policyID: state.version, previous: 0)
+        }
+        try collectVersions()
+        return state.id
+    }
+
+    /// Removes an endpoint: detaches its programs and forgets everything learned for it.
+    public func removeEndpoint(named name: String) throws {
+        guard let state = endpoints.removeValue(forKey: name) else {
+            throw DatapathError.endpoint(name: name, reason: "no such endpoint")
+        }
+        try datapath.detach(endpointID: state.id)
+        try removeEndpointKeys(state)
+        try forgetLearned(endpointID: state.id)
+        _ = try bpf { () throws(BPFError) in try maps.epInfo.delete(state.id) }
+        try collectVersions()
+    }
+
+    /// The endpoints this agent manages.
+    public func endpointList() -> [Endpoint] { endpoints.values.sorted { $0.id < $1.id }.map(\.endpoint) }
+
+    /// The endpoint id of an endpoint this agent manages.
+    public func endpointID(named name: String) -> UInt32? { endpoints[name]?.id }
+
+    /// The interface index of a veth endpoint.
+    public func interfaceIndex(of name: String) -> UInt32? { endpoints[name]?.ifindex }
+
+    // MARK: - Policies
+
+    /// Replaces every policy. All-or-nothing: everything is compiled first (a compile error
+    /// throws before any map is written); each endpoint then moves to its new version with
+    /// one map update, and what it learned under the old version is re-evaluated under the
+    /// new one (names no longer allowed are forgotten).
+    public func apply(_ policies: [FQDNPolicy]) throws {
+        var seen = Set<String>()
+        for p in policies where !seen.insert(p.name).inserted {
+            throw PolicyCompileError(policies: [p.name], reason: "two policies are named '\(p.name)'")
+        }
+        // 1. Compile every version needed (no writes).
+        var planned: [String: CompiledPolicy?] = [:]
+        var fresh: [[String]: CompiledPolicy] = [:]
+        var nextID = try bpf { () throws(BPFError) in try maps.meta.lookup(0) }?.next_policy_id ?? 1
+        let used = try liveVersionIDs()
+        for (name, state) in endpoints {
+            let selecting = policies.filter { $0.endpointSelector.matches(state.endpoint.labels) }.sorted { $0.name < $1.name }
+            if selecting.isEmpty { planned[name] = .some(nil); continue }
+            if let current = versions[state.version], current.sources == selecting { planned[name] = current; continue }
+            let key = selecting.map(\.name)
+            if let v = fresh[key] { planned[name] = v; continue }
+            while nextID == 0 || used.contains(nextID) || versions[nextID] != nil { nextID &+= 1 }
+            let v = try CompiledPolicy.compile(selecting, id: nextID, flowGrace: configuration.flowGrace)
+            nextID &+= 1
+            fresh[key] = v
+            planned[name] = v
+        }
+        // Policies that select no endpoint yet must compile too (an error is an error now).
+        for p in policies where !endpoints.values.contains(where: { p.endpointSelector.matches($0.endpoint.labels) }) {
+            _ = try CompiledPolicy.compile([p], id: UInt32.max, flowGrace: configuration.flowGrace)
+        }
+        // 2. Write the new versions next to the live ones.
+        try bpf { () throws(BPFError) in
+            if var meta = try maps.meta.lookup(0) {
+                meta.next_policy_id = nextID
+                try maps.meta.update(0, meta)
+            }
+        }
+        for v in fresh.values { try writeVersion(v) }
+        // 3. Flip each endpoint (one map update), re-evaluate, then drop the previous version.
+        for (name, target) in planned {
+            guard var state = endpoints[name] else { continue }
+            let old = state.version
+            let new = target?.id ?? 0
+            if old == new { continue }
+            state.version = new
+            endpoints[name] = state
+            try writeEndpoint(state, policyID: new, previous: old)
+            if old != 0 { try reevaluate(endpointID: state.id, from: old, to: target) }
+            try writeEndpoint(state, policyID: new, previous: 0)
+        }
+        self.policies = policies
+        // 4. Delete versions no endpoint uses.
+        try collectVersions()
+    }
+
+    /// Reads a CiliumNetworkPolicy YAML file and applies it (nothing is applied when the
+    /// file has an error: the `PolicyError` names file, path and reason).
+    public func apply(policyFile path: String) throws {
+        try apply(PolicyDocument.load(contentsOf: path))
+    }
+
+    /// The policies applied last.
+    public func currentPolicies() -> [FQDNPolicy] { policies }
+
+    /// The compiled version an endpoint uses (nil: no policy selects it).
+    public func compiledPolicy(forEndpoint name: String) -> CompiledPolicy? {
+        endpoints[name].flatMap { versions[$0.version] }
+    }
+
+    // MARK: - State
+
+    /// Learned names and addresses, per endpoint, with their expiry.
+    public func snapshot() throws -> [LearnedName] { try maps.learned() }
+
+    /// The counters summed over CPUs.
+    public func counters() throws -> [Counter: UInt64] { try maps.counterValues() }
+
+    /// Events from the kernel as they happen. One consumer at a time.
+    public nonisolated func events() throws -> AsyncThrowingStream<PolicyEvent, any Error> {
+        try maps.eventStream()
+    }
+
+    /// What one garbage collection removed.
+    public struct GarbageReport: Sendable, Hashable, Codable {
+        public var expiredAddresses = 0
+        public var names = 0
+        public var slots = 0
+        public var inflight = 0
+        public var flows = 0
+        public var versions = 0
+    }
+
+    /// Deletes expired learned addresses (the kernel ignores them already), names without
+    /// addresses, stale in-flight queries and idle flows, and unused policy versions.
+    @discardableResult
+    public func collectGarbage() throws -> GarbageReport {
+        var report = GarbageReport()
+        let now = BootClock.nanoseconds
+        let maps = self.maps
+        let grace = UInt64(configuration.flowGrace) * 1_000_000_000
+        try bpf { () throws(BPFError) in
+            var live = Set<fqdn_name_key>()
+            for (k, v) in try maps.allow4.entries() {
+                if v.expiry_ns <= now { if try maps.allow4.delete(k) { report.expiredAddresses += 1 } }
+                else { live.insert(Self.nameKey(k.endpoint_id, v.name_hash)) }
+            }
+            for (k, v) in try maps.allow6.entries() {
+                if v.expiry_ns <= now { if try maps.allow6.delete(k) { report.expiredAddresses += 1 } }
+                else { live.insert(Self.nameKey(k.endpoint_id, v.name_hash)) }
+            }
+            for k in try maps.names.keys() where !live.contains(k) {
+                if try maps.names.delete(k) { report.names += 1 }
+            }
+            for k in try maps.slots.keys() where !live.contains(Self.nameKey(k.endpoint_id, k.name_hash)) {
+                if try maps.slots.delete(k) { report.slots += 1 }
+            }
+            let inflightLimit = UInt64(configuration.inflightTimeout) * 1_000_000_000
+            for (k, v) in try maps.inflight.entries() where now > v.sent_ns && now - v.sent_ns > inflightLimit {
+                if try maps.inflight.delete(k) { report.inflight += 1 }
+            }
+            for (k, v) in try maps.flows.entries() where now > v.last_ns && now - v.last_ns > grace {
+                if try maps.flows.delete(k) { report.flows += 1 }
+            }
+        }
+        report.versions = try collectVersions()
+        return report
+    }
+
+    /// Stops managing the datapath. By default everything stays pinned and attached: DNS
+    /// learning and enforcement go on without an agent, and the next agent adopts the state.
+    /// With `removeDatapath`, every link is detached and every pin removed.
+    public func shutdown(removeDatapath: Bool = false) throws {
+        guard !stopped else { return }
+        stopped = true
+        if removeDatapath {
+            try Datapath.remove(pinDirectory: configuration.pinDirectory)
+            return
+        }
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            if var meta = try maps.meta.lookup(0), meta.agent_pid == UInt32(getpid()) {
+                meta.agent_pid = 0
+                try maps.meta.update(0, meta)
+            }
+        }
+    }
+
+    /// Runs a packet through one of the veth programs (BPF_PROG_TEST_RUN) as if it crossed
+    /// the endpoint's interface: e.g. a DNS response through `.vethEgress` is learned from for
+    /// real. The endpoint must be a veth endpoint of this agent.
+    public func run(_ packet: [UInt8], through program: Datapath.Program, endpoint name: String) throws -> Datapath.PacketResult {
+        guard let state = endpoints[name], let index = state.ifindex, case let .veth(_, namespace) = state.endpoint.attachment else {
+            throw DatapathError.endpoint(name: name, reason: "not a veth endpoint of this agent")
+        }
+        return try datapath.run(packet, through: program, ifindex: index, namespace: namespace)
+    }
+
+    // MARK: - Internals
+
+    static func nameKey(_ endpoint: UInt32, _ hash: UInt64) -> fqdn_name_key {
+        var k = fqdn_name_key()
+        k.endpoint_id = endpoint
+        k.name_hash = hash
+        return k
+    }
+
+    /// The version the policies select for `labels`: an existing one with the same sources,
+    /// or a new one (written to the maps when `writeIfNew`).
+    func version(for labels: [String: String], writeIfNew: Bool) throws -> CompiledPolicy? {
+        let selecting = policies.filter { $0.endpointSelector.matches(labels) }.sorted { $0.name < $1.name }
+        if selecting.isEmpty { return nil }
+        if let v = versions.values.first(where: { $0.sources == selecting }) { return v }
+        let maps = self.maps
+        let used = try liveVersionIDs()
+        var nextID = try bpf { () throws(BPFError) in try maps.meta.lookup(0) }?.next_policy_id ?? 1
+        while nextID == 0 || used.contains(nextID) || versions[nextID] != nil { nextID &+= 1 }
+        let v = try CompiledPolicy.compile(selecting, id: nextID, flowGrace: configuration.flowGrace)
+        try bpf { () throws(BPFError) in
+            if var meta = try maps.meta.lookup(0) {
+                meta.next_policy_id = nextID &+ 1
+                try maps.meta.update(0, meta)
+            }
+        }
+        if writeIfNew { try writeVersion(v) }
+        return v
+    }
+
+    func allocateEndpointID(inUse: Set<UInt32>) throws -> UInt32 {
+        let maps = self.maps
+        return try bpf { () throws(BPFError) -> UInt32 in
+            var meta = try maps.meta.lookup(0) ?? fqdn_meta()
+            var id = max(meta.next_endpoint_id, 1)
+            while inUse.contains(id) || endpoints.values.contains(where: { $0.id == id }) || id == 0 { id &+= 1 }
+            meta.next_endpoint_id = id &+ 1
+            try maps.meta.update(0, meta)
+            return id
+        }
+    }
+
+    func currentEndpointValue(_ s: EndpointState) throws -> fqdn_endpoint? {
+        let maps = self.maps
+        return try bpf { () throws(BPFError) -> fqdn_endpoint? in
+            if let i = s.ifindex { return try maps.epIfindex.lookup(i) }
+            if let c = s.cgroupID { return try maps.epCgroup.lookup(c) }
+            return nil
+        }
+    }
+
+    func writeEndpoint(_ s: EndpointState, policyID: UInt32, previous: UInt32) throws {
+        var v = fqdn_endpoint()
+        v.endpoint_id = s.id
+        v.policy_id = policyID
+        v.prev_policy_id = previous
+        v.flags = policyID != 0 ? UInt32(FQDN_EP_F_ENFORCE | FQDN_EP_F_LEARN) : 0
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            if let i = s.ifindex { try maps.epIfindex.update(i, v) }
+            if let c = s.cgroupID { try maps.epCgroup.update(c, v) }
+        }
+    }
+
+    func removeEndpointKeys(_ s: EndpointState) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            if let i = s.ifindex { try maps.epIfindex.delete(i) }
+            if let c = s.cgroupID { try maps.epCgroup.delete(c) }
+        }
+    }
+
+    /// A pinned endpoint whose interface or cgroup changed: drop its old lookup key.
+    func forgetEndpointKeys(_ info: fqdn_endpoint_info) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            if info.kind == UInt32(FQDN_EP_KIND_VETH) { _ = try maps.epIfindex.delete(info.ifindex) }
+            else { _ = try maps.epCgroup.delete(info.cgroup_id) }
+        }
+    }
+
+    /// Deletes everything learned for an endpoint.
+    func forgetLearned(endpointID id: UInt32) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            for k in try maps.allow4.keys() where k.endpoint_id == id { try maps.allow4.delete(k) }
+            for k in try maps.allow6.keys() where k.endpoint_id == id { try maps.allow6.delete(k) }
+            for k in try maps.names.keys() where k.endpoint_id == id { try maps.names.delete(k) }
+            for k in try maps.slots.keys() where k.endpoint_id == id { try maps.slots.delete(k) }
+            for k in try maps.inflight.keys() where k.endpoint_id == id { try maps.inflight.delete(k) }
+            for k in try maps.flows.keys() where k.endpoint_id == id { try maps.flows.delete(k) }
+        }
+    }
+
+    /// Writes a version's settings, ports, CIDR entries and trie (under its own id).
+    func writeVersion(_ v: CompiledPolicy) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            try maps.apply(TrieMapOperation.operations(from: nil, to: v.trie))
+            for (rule, ports) in v.ports {
+                var k = fqdn_ports_key()
+                k.policy_id = v.id
+                k.rule = rule
+                try maps.ports.update(k, ports)
+            }
+            for c in v.cidrs {
+                var value = fqdn_cidr()
+                value.rule_mask = c.ruleMask
+                if c.network.isIPv6 {
+                    var k = fqdn_cidr6_key()
+                    k.prefixlen = 32 + UInt32(c.network.prefixLength)
+                    k.policy_id = v.id
+                    CBytes.set(&k.addr, c.network.address)
+                    try maps.cidr6.update(k, value)
+                } else {
+                    var k = fqdn_cidr4_key()
+                    k.prefixlen = 32 + UInt32(c.network.prefixLength)
+                    k.policy_id = v.id
+                    CBytes.set(&k.addr, c.network.address)
+                    try maps.cidr4.update(k, value)
+                }
+            }
+            // Settings last: a version is complete before anything can point at it.
+            try maps.policy.update(v.id, v.settings)
+        }
+        versions[v.id] = v
+    }
+
+    /// Version ids referenced by any endpoint (current or previous) in the kernel.
+    func liveVersionIDs() throws -> Set<UInt32> {
+        let maps = self.maps
+        return try bpf { () throws(BPFError) -> Set<UInt32> in
+            var ids = Set<UInt32>()
+            for (_, v) in try maps.epIfindex.entries() { ids.insert(v.policy_id); ids.insert(v.prev_policy_id) }
+            for (_, v) in try maps.epCgroup.entries() { ids.insert(v.policy_id); ids.insert(v.prev_policy_id) }
+            ids.remove(0)
+            return ids
+        }
+    }
+
+    /// Deletes every version (this agent's or a previous agent's) no endpoint references.
+    @discardableResult
+    func collectVersions() throws -> Int {
+        let live = try liveVersionIDs()
+        let maps = self.maps
+        let stored = try bpf { () throws(BPFError) in Set(try maps.policy.keys()) }
+        var removed = 0
+        for id in stored.union(versions.keys) where !live.contains(id) {
+            try deleteVersion(id)
+            versions[id] = nil
+            removed += 1
+        }
+        return removed
+    }
+
+    /// Deletes every entry keyed by version `id` (settings first, so nothing can select it
+    /// while it is taken apart).
+    func deleteVersion(_ id: UInt32) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            try maps.policy.delete(id)
+            for k in try maps.ports.keys() where k.policy_id == id { try maps.ports.delete(k) }
+            for k in try maps.cidr4.keys() where k.policy_id == id { try maps.cidr4.delete(k) }
+            for k in try maps.cidr6.keys() where k.policy_id == id { try maps.cidr6.delete(k) }
+            for m in TrieMap.allCases {
+                // Every trie key starts with the policy version id.
+                guard let map = maps.trie[m] else { continue }
+                for key in try RawMap.keys(map) where key.count >= 4 {
+                    let pid = key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+                    if pid == id { try RawMap.delete(map, key) }
+                }
+            }
+        }
+    }
+
+    /// Entries learned under version `old` for this endpoint: recompute their rules under
+    /// `version` from the name they were learned for; forget them when it does not allow it.
+    func reevaluate(endpointID: UInt32, from old: UInt32, to version: CompiledPolicy?) throws {
+        let maps = self.maps
+        var cache: [UInt64: UInt32] = [:]
+        func mask(_ hash: UInt64) -> UInt32 {
+            if let m = cache[hash] { return m }
+            var m: UInt32 = 0
+            if let version, let entry = try? maps.names.lookup(Self.nameKey(endpointID, hash)),
+               let name = try? DomainName(wire: entry.name.wireBytes) {
+                m = version.ruleMask(for: name)
+            }
+            cache[hash] = m
+            return m
+        }
+        try bpf { () throws(BPFError) in
+            for (k, v) in try maps.allow4.entries() where k.endpoint_id == endpointID && v.policy_id == old {
+                let m = mask(v.name_hash)
+                if m == 0 || version == nil { try maps.allow4.delete(k); continue }
+                var nv = v
+                nv.policy_id = version!.id
+                nv.rule_mask = m
+                try? maps.allow4.update(k, nv, policy: .exist)
+            }
+            for (k, v) in try maps.allow6.entries() where k.endpoint_id == endpointID && v.policy_id == old {
+                let m = mask(v.name_hash)
+                if m == 0 || version == nil { try maps.allow6.delete(k); continue }
+                var nv = v
+                nv.policy_id = version!.id
+                nv.rule_mask = m
+                try? maps.allow6.update(k, nv, policy: .exist)
+            }
+        }
+    }
+}
+
+/// Untyped map access by bytes (for maps whose C types belong to other layers).
+enum RawMap {
+    static func keys(_ map: BPFMap) throws(BPFError) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var current: [UInt8]? = nil
+        var next = [UInt8](repeating: 0, count: max(map.keySize, 1))
+        while true {
+            let r: Int32
+            if let c = current {
+                r = c.withUnsafeBytes { k in next.withUnsafeMutableBytes { n in bpf_map_get_next_key(map.fd, k.baseAddress, n.baseAddress) } }
+            } else {
+                r = next.withUnsafeMutableBytes { n in bpf_map_get_next_key(map.fd, nil, n.baseAddress) }
+            }
+            if r < 0 {
+                if -r == ENOENT { return keys }
+                throw .syscall(op: "bpf_map_get_next_key(\(map.name))", errno: BPFErrno(-r))
+            }
+            keys.append(next)
+            current = next
+            if keys.count > map.maxEntries * 2 + 16 { return keys }
+        }
+    }
+
+    static func delete(_ map: BPFMap, _ key: [UInt8]) throws(BPFError) {
+        let r = key.withUnsafeBytes { bpf_map_delete_elem(map.fd, $0.baseAddress) }
+        if r < 0 && -r != ENOENT { throw .syscall(op: "bpf_map_delete_elem(\(map.name))", errno: BPFErrno(-r)) }
+    }
+}
+
+extension DNSServer {
+    var key: fqdn_server_key {
+        var k = fqdn_server_key()
+        k.family = UInt8(address.count == 4 ? FQDN_AF_INET : FQDN_AF_INET6)
+        k.port = port
+        CBytes.set(&k.addr, address)
+        return k
+    }
+}
+
+extension fqdn_server_key: @retroactive Hashable, @retroactive Equatable {
+    public static func == (a: fqdn_server_key, b: fqdn_server_key) -> Bool {
+        a.family == b.family && a.port == b.port && CBytes.get(a.addr) == CBytes.get(b.addr)
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(family)
+        h.combine(port)
+        h.combine(CBytes.get(addr))
+    }
+}

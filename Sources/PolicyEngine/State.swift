@@ -1,0 +1,228 @@
+import BPFMapBindings
+import CFQDNShared
+import Foundation
+
+/// The per-CPU counters of the datapath (`enum fqdn_counter`), with their Prometheus names.
+public enum Counter: UInt32, CaseIterable, Sendable, Codable {
+    case packets = 0
+    case dnsQueries = 1
+    case dnsQueriesRefused = 2
+    case dnsQueriesDropped = 3
+    case dnsQueriesMalformed = 4
+    case dnsResponses = 5
+    case dnsResponsesMalformed = 6
+    case dnsResponsesUntrusted = 7
+    case dnsResponsesNoInflight = 8
+    case dnsResponsesQnameMismatch = 9
+    case dnsResponsesNotCredited = 10
+    case addressesLearned = 11
+    case addressesRefreshed = 12
+    case addressesEvicted = 13
+    case learnFailed = 14
+    case inflightFailed = 15
+    case egressAllowedLearned = 16
+    case egressAllowedCIDR = 17
+    case egressAllowedFlow = 18
+    case egressAllowedDNS = 19
+    case egressAllowedOther = 20
+    case egressDenied = 21
+    case egressDeniedExpired = 22
+    case egressDeniedPort = 23
+    case eventsLost = 24
+    case trieErrors = 25
+
+    /// `fqdnpolicy_<name>_total`
+    public var prometheusName: String {
+        let snake = String(describing: self).reduce(into: "") { out, c in
+            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        }
+        return "fqdnpolicy_\(snake)_total"
+    }
+
+    public var help: String {
+        switch self {
+        case .packets: "Packets of endpoints seen by any hook."
+        case .dnsQueries: "UDP DNS queries from endpoints to trusted servers."
+        case .dnsQueriesRefused: "Queries answered REFUSED or NXDOMAIN in the kernel."
+        case .dnsQueriesDropped: "Refused queries dropped (policy action drop, or cgroup endpoints)."
+        case .dnsQueriesMalformed: "Queries the parser rejected (dropped)."
+        case .dnsResponses: "DNS responses from trusted servers toward endpoints."
+        case .dnsResponsesMalformed: "Responses the parser rejected (delivered, nothing learned)."
+        case .dnsResponsesUntrusted: "Responses from port 53 of servers that are not trusted (nothing learned)."
+        case .dnsResponsesNoInflight: "Responses matching no in-flight query (nothing learned)."
+        case .dnsResponsesQnameMismatch: "Responses whose question differs from the in-flight query's (nothing learned)."
+        case .dnsResponsesNotCredited: "Responses with an error rcode, TC set or no single question."
+        case .addressesLearned: "New (endpoint, address) entries learned."
+        case .addressesRefreshed: "Learned entries refreshed by a new answer."
+        case .addressesEvicted: "Addresses pushed out by the max-IPs-per-name limit."
+        case .learnFailed: "Learned-address map updates that failed."
+        case .inflightFailed: "In-flight query records that failed."
+        case .egressAllowedLearned: "Egress packets allowed by a learned address."
+        case .egressAllowedCIDR: "Egress packets allowed by a CIDR rule."
+        case .egressAllowedFlow: "Egress packets allowed by an established flow after expiry."
+        case .egressAllowedDNS: "Egress packets to trusted DNS servers."
+        case .egressAllowedOther: "Egress packets passed as not enforced (ARP, ND, no policy)."
+        case .egressDenied: "Egress packets dropped."
+        case .egressDeniedExpired: "Dropped egress packets whose address had been learned but expired."
+        case .egressDeniedPort: "Dropped egress packets whose address was allowed but not the port."
+        case .eventsLost: "Events lost because the ring buffer was full."
+        case .trieErrors: "Trie walks that failed (name treated as unmatched)."
+        }
+    }
+}
+
+/// One learned address of a name.
+public struct LearnedAddress: Sendable, Hashable, Codable {
+    public var address: String
+    /// The TTL of the answer (before min TTL).
+    public var ttl: UInt32
+    /// Seconds until the kernel stops allowing it (negative: expired, not yet collected).
+    public var expiresIn: Double
+    public var policyID: UInt32
+    public var ruleMask: UInt32
+}
+
+/// A name an endpoint resolved, with the addresses the kernel allows for it.
+public struct LearnedName: Sendable, Hashable, Codable {
+    public var endpoint: String
+    public var endpointID: UInt32
+    public var name: String
+    public var addresses: [LearnedAddress]
+}
+
+/// An endpoint as the pinned state records it.
+public struct EndpointStatus: Sendable, Hashable, Codable {
+    public var name: String
+    public var id: UInt32
+    /// "veth" or "cgroup"
+    public var kind: String
+    public var ifindex: UInt32?
+    public var cgroupID: UInt64?
+    public var policyID: UInt32
+    public var previousPolicyID: UInt32
+    public var enforcing: Bool
+}
+
+/// A policy version as the pinned state records it.
+public struct PolicyVersionStatus: Sendable, Hashable, Codable {
+    public var id: UInt32
+    public var rules: UInt32
+    public var restrictsQueries: Bool
+    public var refusedQueryAction: String
+    public var minTTL: UInt32
+    public var maxIPsPerName: UInt32
+    public var flowGrace: UInt32
+}
+
+/// Reading the datapath's state from its maps: what `fqdnctl status|cache|metrics` print,
+/// with or without an agent running.
+extension DatapathMaps {
+    public func endpoints() throws(DatapathError) -> [EndpointStatus] {
+        let infos = try bpf { () throws(BPFError) in try epInfo.entries() }
+        var out: [EndpointStatus] = []
+        for (id, info) in infos {
+            var ep: fqdn_endpoint?
+            if info.kind == UInt32(FQDN_EP_KIND_VETH) {
+                ep = try bpf { () throws(BPFError) in try epIfindex.lookup(info.ifindex) }
+            } else {
+                ep = try bpf { () throws(BPFError) in try epCgroup.lookup(info.cgroup_id) }
+            }
+            let veth = info.kind == UInt32(FQDN_EP_KIND_VETH)
+            out.append(EndpointStatus(
+                name: CBytes.string(info.name), id: id, kind: veth ? "veth" : "cgroup",
+                ifindex: veth ? info.ifindex : nil, cgroupID: veth ? nil : info.cgroup_id,
+                policyID: ep?.policy_id ?? 0, previousPolicyID: ep?.prev_policy_id ?? 0,
+                enforcing: (ep?.flags ?? 0) & UInt32(FQDN_EP_F_ENFORCE) != 0))
+        }
+        return out.sorted { $0.id < $1.id }
+    }
+
+    public func policyVersions() throws(DatapathError) -> [PolicyVersionStatus] {
+        try bpf { () throws(BPFError) in try policy.entries() }.map { id, s in
+            PolicyVersionStatus(
+                id: id, rules: s.rule_count, restrictsQueries: s.flags & UInt32(FQDN_POL_F_DNS_RULES) != 0,
+                refusedQueryAction: ["refused", "nxdomain", "drop"][Int(min(s.refused_action, 2))],
+                minTTL: s.min_ttl, maxIPsPerName: s.max_ips_per_name, flowGrace: s.flow_grace)
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// Every learned (endpoint, name) with its addresses, expired ones included until the
+    /// agent collects them.
+    public func learned(now: UInt64 = BootClock.nanoseconds) throws(DatapathError) -> [LearnedName] {
+        let endpointNames = Dictionary(uniqueKeysWithValues: try bpf { () throws(BPFError) in try epInfo.entries() }
+            .map { ($0.key, CBytes.string($0.value.name)) })
+        var byName: [fqdn_name_key: [LearnedAddress]] = [:]
+        func add(_ endpoint: UInt32, _ address: [UInt8], _ v: fqdn_allow) {
+            var k = fqdn_name_key()
+            k.endpoint_id = endpoint
+            k.name_hash = v.name_hash
+            byName[k, default: []].append(LearnedAddress(
+                address: IPNetwork.format(address), ttl: v.ttl,
+                expiresIn: (Double(v.expiry_ns) - Double(now)) / 1e9, policyID: v.policy_id, ruleMask: v.rule_mask))
+        }
+        for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) { add(k.endpoint_id, CBytes.get(k.addr), v) }
+        for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) { add(k.endpoint_id, CBytes.get(k.addr), v) }
+        var out: [LearnedName] = []
+        for (k, addresses) in byName {
+            let name = (try? names.lookup(k))??.name.text ?? "<name \(String(k.name_hash, radix: 16))>"
+            out.append(LearnedName(
+                endpoint: endpointNames[k.endpoint_id] ?? "#\(k.endpoint_id)", endpointID: k.endpoint_id, name: name,
+                addresses: addresses.sorted { $0.address < $1.address }))
+        }
+        return out.sorted { ($0.endpointID, $0.name) < ($1.endpointID, $1.name) }
+    }
+
+    /// Every counter summed over CPUs.
+    public func counterValues() throws(DatapathError) -> [Counter: UInt64] {
+        var out: [Counter: UInt64] = [:]
+        for c in Counter.allCases {
+            out[c] = try bpf { () throws(BPFError) in try counters.sum(at: c.rawValue) } ?? 0
+        }
+        return out
+    }
+
+    /// The counters and gauges in Prometheus text exposition format.
+    public func prometheusText() throws(DatapathError) -> String {
+        var lines: [String] = []
+        let values = try counterValues()
+        for c in Counter.allCases {
+            lines.append("# HELP \(c.prometheusName) \(c.help)")
+            lines.append("# TYPE \(c.prometheusName) counter")
+            lines.append("\(c.prometheusName) \(values[c] ?? 0)")
+        }
+        let now = BootClock.nanoseconds
+        let eps = try endpoints()
+        var live: [UInt32: Int] = [:]
+        for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
+        for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
+        lines.append("# HELP fqdnpolicy_learned_addresses Learned addresses not yet expired, per endpoint.")
+        lines.append("# TYPE fqdnpolicy_learned_addresses gauge")
+        for e in eps { lines.append("fqdnpolicy_learned_addresses{endpoint=\"\(e.name)\"} \(live[e.id] ?? 0)") }
+        lines.append("# HELP fqdnpolicy_endpoints Endpoints in the datapath.")
+        lines.append("# TYPE fqdnpolicy_endpoints gauge")
+        lines.append("fqdnpolicy_endpoints \(eps.count)")
+        lines.append("# HELP fqdnpolicy_inflight_queries DNS queries waiting for their answer.")
+        lines.append("# TYPE fqdnpolicy_inflight_queries gauge")
+        lines.append("fqdnpolicy_inflight_queries \(try bpf { () throws(BPFError) in try inflight.keys().count })")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The trusted DNS servers.
+    public func dnsServers() throws(DatapathError) -> [DNSServer] {
+        try bpf { () throws(BPFError) in try servers.keys() }.map { k in
+            let bytes = CBytes.get(k.addr)
+            return DNSServer(address: k.family == UInt8(FQDN_AF_INET) ? Array(bytes.prefix(4)) : bytes, port: k.port)
+        }.sorted { $0.description < $1.description }
+    }
+}
+
+extension fqdn_name_key: @retroactive Hashable, @retroactive Equatable {
+    public static func == (a: fqdn_name_key, b: fqdn_name_key) -> Bool {
+        a.endpoint_id == b.endpoint_id && a.name_hash == b.name_hash
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(endpoint_id)
+        h.combine(name_hash)
+    }
+}
