@@ -83,6 +83,8 @@ let package = Package(
             name: "FQDNKernelTests",
             dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "CFQDNShared"]
         ),
+        // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
+        .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "DomainTrie", "CFQDNShared", "CLibbpf"]),
 
         .executableTarget(
             name: "fqdnctl",

@@ -60,8 +60,9 @@ struct fqdn_trie_walk_state {
 	__u32 policy;
 	__u32 len;
 	__u32 nlabels;
-	__u32 off;      /* label parsing: next length byte; char check: next length byte */
+	__u32 off;      /* label parsing: next length byte */
 	__u32 done;
+	__u32 invalid;  /* a label byte outside [-a-z0-9_] */
 	__u32 status;   /* enum fqdn_trie_status */
 	__u32 n_active;
 	__u32 n_next;
@@ -70,7 +71,6 @@ struct fqdn_trie_walk_state {
 	__u32 llen;     /* current label length */
 	/* glob matcher */
 	__u32 gp, gs, gm, gstar, gmark, gmatched;
-	__u32 pad;  /* the keys below start on an 8-byte boundary */
 	struct fqdn_trie_key lkey; /* (policy, parent, current label) */
 	struct fqdn_trie_key gkey; /* (policy, parent, "*" or glob text) */
 	__u8 glob[FQDN_TRIE_LABEL_BYTES];
@@ -89,11 +89,6 @@ struct {
 struct fqdn_trie_ctx {
 	struct fqdn_trie_walk_state *w;
 };
-
-static __always_inline int fqdn_trie_label_byte(__u8 b)
-{
-	return (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == '-' || b == '_';
-}
 
 /* Adds a set to the hits unless it is there; 0 ok, -1 full (status set). */
 static __always_inline int fqdn_trie_hit(struct fqdn_trie_walk_state *w, __u32 set)
@@ -133,7 +128,45 @@ FQDN_STATIC_ASSERT((FQDN_TRIE_MAX_HITS & (FQDN_TRIE_MAX_HITS - 1)) == 0, "hits i
 FQDN_STATIC_ASSERT((FQDN_TRIE_MAX_ACTIVE & (FQDN_TRIE_MAX_ACTIVE - 1)) == 0, "active index mask");
 FQDN_STATIC_ASSERT(FQDN_TRIE_LABEL_BYTES == 64 && FQDN_MAX_LABELS + 1 == 128, "index masks below");
 
-/* 1. Labels: record each length byte's offset; refuse malformed names. */
+/* Whether every byte of an 8-byte word in lanes [0, n) (n in 1..8) is one
+ * of [-a-z0-9_]: SWAR range checks on 7-bit lanes, and no lane >= 0x80. */
+#define FQDN_TRIE_SWAR_L 0x0101010101010101ULL
+#define FQDN_TRIE_SWAR_H 0x8080808080808080ULL
+static __always_inline __u64 fqdn_trie_lanes_ge(__u64 x7, __u64 c)
+{
+	/* high bit of each lane: lane >= c (lanes and c < 0x80) */
+	return ((x7 | FQDN_TRIE_SWAR_H) - c * FQDN_TRIE_SWAR_L) & FQDN_TRIE_SWAR_H;
+}
+
+static __always_inline int fqdn_trie_word_ok(__u64 x, int n)
+{
+	__u64 lanes = n >= 8 ? FQDN_TRIE_SWAR_H : FQDN_TRIE_SWAR_H & ((1ULL << (8 * n)) - 1);
+	__u64 x7 = x & ~FQDN_TRIE_SWAR_H;
+	__u64 ok = (fqdn_trie_lanes_ge(x7, 'a') & ~fqdn_trie_lanes_ge(x7, 'z' + 1)) |
+		   (fqdn_trie_lanes_ge(x7, '0') & ~fqdn_trie_lanes_ge(x7, '9' + 1)) |
+		   (fqdn_trie_lanes_ge(x7, '-') & ~fqdn_trie_lanes_ge(x7, '-' + 1)) |
+		   (fqdn_trie_lanes_ge(x7, '_') & ~fqdn_trie_lanes_ge(x7, '_' + 1));
+	return ((x & FQDN_TRIE_SWAR_H) | (~ok & FQDN_TRIE_SWAR_H)) & lanes ? 0 : 1;
+}
+
+/* Word k of the label whose length byte is at w->off. */
+static long fqdn_trie_word_step(__u32 k, void *ctx)
+{
+	struct fqdn_trie_walk_state *w = ((struct fqdn_trie_ctx *)ctx)->w;
+	__u32 off = w->off & 0xFF, b = w->name[off];
+	int n = (int)b - 8 * (int)(k & 7);
+
+	if (k >= FQDN_TRIE_LABEL_BYTES / 8 || n <= 0)
+		return 1;
+	if (!fqdn_trie_word_ok(*(__u64 *)&w->name[off + 1 + 8 * (k & 7)], n)) {
+		w->invalid = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* 1. Labels: record each length byte's offset; refuse malformed names; note
+ *    (w->invalid) a label byte outside [-a-z0-9_]: then no pattern can match. */
 static long fqdn_trie_parse_step(__u32 i, void *ctx)
 {
 	struct fqdn_trie_walk_state *w = ((struct fqdn_trie_ctx *)ctx)->w;
@@ -154,29 +187,13 @@ static long fqdn_trie_parse_step(__u32 i, void *ctx)
 		w->status = FQDN_TRIE_ERR_NAME;
 		return 1;
 	}
+	if (!w->invalid) {
+		w->off = off; /* fqdn_trie_word_step reads the label after it */
+		bpf_loop((b + 7) / 8, fqdn_trie_word_step, ctx, 0);
+	}
 	w->offs[w->nlabels & 0x7F] = off;
 	w->nlabels++;
 	w->off = off + 1 + b;
-	return 0;
-}
-
-/* 2. Label bytes: any byte outside [-a-z0-9_] means no pattern can match. */
-static long fqdn_trie_char_step(__u32 i, void *ctx)
-{
-	struct fqdn_trie_walk_state *w = ((struct fqdn_trie_ctx *)ctx)->w;
-	__u8 b;
-
-	if (i >= w->len - 1)
-		return 1;
-	b = w->name[i & 0xFF];
-	if (i == w->off) {
-		w->off = i + 1 + b;
-		return 0;
-	}
-	if (!fqdn_trie_label_byte(b)) {
-		w->done = 1; /* "matches nothing" */
-		return 1;
-	}
 	return 0;
 }
 
@@ -342,10 +359,13 @@ static __always_inline void fqdn_trie_fail(struct fqdn_trie_result *res, __u32 s
 	res->hit_count = 0;
 }
 
-/* The walk is one BPF-to-BPF subprogram rather than inlined: callers that
- * walk at several places (query and response paths) keep their instruction
- * count and jump offsets small. */
-static __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_name *name,
+/* The walk is one global BPF function rather than inlined: the verifier
+ * checks it once, on its own (~12k instructions), whatever the number of
+ * callers, and callers that walk at several places (query and response
+ * paths) keep their instruction count and jump offsets small. Being global,
+ * it takes possibly-NULL pointers and is defined once per object: include
+ * this header from one .bpf.c per object (the usual layout). */
+__noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_name *name,
 					 struct fqdn_trie_result *res)
 {
 	struct fqdn_trie_walk_state *w;
@@ -354,6 +374,8 @@ static __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_na
 	struct fqdn_trie_key rk = {};
 	__u32 zero = 0, i, n;
 
+	if (!name || !res)
+		return 0;
 	w = bpf_map_lookup_elem(&fqdn_trie_state, &zero);
 	if (!w) {
 		fqdn_trie_fail(res, FQDN_TRIE_ERR_NAME);
@@ -374,6 +396,7 @@ static __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_na
 	w->nlabels = 0;
 	w->off = 0;
 	w->done = 0;
+	w->invalid = 0;
 	w->status = FQDN_TRIE_OK;
 	w->n_hits = 0;
 	if (w->len < 1 || w->len > FQDN_MAX_NAME_LEN) {
@@ -389,10 +412,7 @@ static __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_na
 		return 0;
 	}
 
-	w->off = 0;
-	w->done = 0;
-	bpf_loop(FQDN_MAX_NAME_LEN, fqdn_trie_char_step, &c, 0);
-	if (w->done) {
+	if (w->invalid) {
 		fqdn_trie_fail(res, FQDN_TRIE_OK);
 		return 0;
 	}

@@ -59,6 +59,19 @@ import Testing
             [63] + Array(repeating: UInt8(ascii: "x"), count: 63) + [3, 99, 111, 109, 0],
         ]
         wires.append(Array(repeating: 0, count: 255))
+        // Every byte class at every position of a 63-byte label (the kernel checks 8 bytes at a
+        // time): the bytes around each allowed range, the allowed edges, and high bytes.
+        let probes: [UInt8] = [0x00, 0x20, 0x2A, 0x2C, 0x2D, 0x2E, 0x2F, 0x30, 0x39, 0x3A, 0x40, 0x41, 0x5A, 0x5B, 0x5E, 0x5F,
+                               0x60, 0x61, 0x7A, 0x7B, 0x7F, 0x80, 0xAD, 0xDF, 0xE1, 0xFF]
+        for length in [9, 63] {
+            for pos in 0..<length {
+                for b in probes {
+                    var label = [UInt8](repeating: UInt8(ascii: "x"), count: length)
+                    label[pos] = b
+                    wires.append([UInt8(length)] + label + [3, 99, 111, 109, 0])
+                }
+            }
+        }
         for w in wires {
             let got = try kernel.walk(policy: 7, wire: w)
             let expected = TrieWalker.walk(policy: 7, wire: w, in: trie)
