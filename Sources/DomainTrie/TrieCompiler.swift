@@ -60,9 +60,13 @@ public struct CompiledTrie: Hashable, Sendable {
 
     /// Compiles `rules` under policy version id `policy`.
     ///
-    /// - Parameter previous: a compilation whose node ids, set ids and glob slots are reused
-    ///   for the same paths, tags and glob texts. For an in-place update or a double-buffered
-    ///   switch, pass what the target policy id currently holds.
+    /// - Parameters:
+    ///   - rules: the patterns and the tag each reports when it matches.
+    ///   - policy: the policy version id every key carries.
+    ///   - previous: a compilation whose node ids, set ids and glob slots are reused for the
+    ///     same paths, tags and glob texts. For an in-place update or a double-buffered switch,
+    ///     pass what the target policy id currently holds.
+    /// - Throws: ``TrieCompileError`` when the kernel walk's bounds would be exceeded.
     public init(_ rules: [TrieRule], policy: UInt32, reusing previous: CompiledTrie? = nil) throws(TrieCompileError) {
         var builder = TrieBuilder(rules: rules, previous: previous)
         self = try builder.compile(policy: policy)
