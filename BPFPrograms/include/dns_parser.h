@@ -44,9 +44,10 @@
 #ifndef FQDN_DNS_LOOP
 #define FQDN_DNS_LOOP FQDN_DNS_LOOP_BPF_LOOP
 #endif
-/* Labels or pointers handled per name step; TXT strings / OPT options per step. */
+/* Labels or pointers per name step; TXT strings, OPT options or credited
+ * answers per step. Measured (Verifier.md): 2 and 4 steps per callback. */
 #ifndef FQDN_DNS_NAME_UNROLL
-#define FQDN_DNS_NAME_UNROLL 4
+#define FQDN_DNS_NAME_UNROLL 2
 #endif
 /* Steps run per loop iteration (per bpf_loop callback / iterator round). */
 #ifndef FQDN_DNS_STEPS_PER_ITER
@@ -341,90 +342,6 @@ static __always_inline int fqdn_record_done(struct fqdn_dns_state *st)
 	return fqdn_next_entry(st);
 }
 
-static __always_inline void fqdn_name_done(struct fqdn_dns_scratch *s, __u32 n, __u32 k, __u32 h,
-					   __u32 end)
-{
-	struct fqdn_dns_state *st = &s->st;
-	struct fqdn_dns_ncache *e = &s->ncache[st->n_start & (FQDN_DNS_NCACHE - 1)];
-
-	e->off = st->n_start;
-	e->len = n;
-	e->labels = k;
-	e->hops = h;
-	st->n_len = n;
-	st->pos = end;
-	st->phase = st->n_ret;
-}
-
-/* Validate up to FQDN_DNS_NAME_UNROLL labels or pointers of a name. */
-static __always_inline int fqdn_step_name(const __u8 *msg, struct fqdn_dns_scratch *s)
-{
-	struct fqdn_dns_state *st = &s->st;
-	__u32 p = st->n_p, L = st->len, run = st->n_run, n = st->n_len, k = st->n_labels;
-	__u32 h = st->n_hops, b, t, i;
-
-	FQDN_DNS_PRAGMA_INNER
-	for (i = 0; i < FQDN_DNS_NAME_UNROLL; i++) {
-		if (p >= L)
-			return fqdn_fail(st, FQDN_ERR_TRUNCATED, p);
-		b = fqdn_rd8(msg, p);
-		if (b == 0) {
-			n += 1;
-			if (n > FQDN_MAX_NAME_LEN)
-				return fqdn_fail(st, FQDN_ERR_NAME_TOO_LONG, p);
-			fqdn_name_done(s, n, k, h, h ? st->n_ptr_end : p + 1);
-			return 0;
-		}
-		if ((b & 0xC0) == 0xC0) {
-			struct fqdn_dns_ncache *e;
-
-			if (p + 1 >= L)
-				return fqdn_fail(st, FQDN_ERR_TRUNCATED, p);
-			t = ((b & 0x3F) << 8) | fqdn_rd8(msg, p + 1);
-			if (h + 1 > FQDN_MAX_PTR_HOPS)
-				return fqdn_fail(st, FQDN_ERR_LIMIT_POINTER_HOPS, p);
-			if (t < FQDN_DNS_HEADER_LEN)
-				return fqdn_fail(st, FQDN_ERR_POINTER_INTO_HEADER, p);
-			if (t >= run)
-				return fqdn_fail(st, FQDN_ERR_POINTER_FORWARD, p);
-			if (h == 0)
-				st->n_ptr_end = p + 2;
-			h += 1;
-			p = t;
-			run = t;
-			/* A name validated before starts at t: walking it again
-			 * would succeed with these totals when they are within
-			 * the limits (its pointers are checked against its own
-			 * run starts, the same as now). Otherwise walk, to find
-			 * the exact error. */
-			e = &s->ncache[t & (FQDN_DNS_NCACHE - 1)];
-			if (e->off == t && k + e->labels <= FQDN_MAX_LABELS &&
-			    n + e->len <= FQDN_MAX_NAME_LEN && h + e->hops <= FQDN_MAX_PTR_HOPS) {
-				fqdn_name_done(s, n + e->len, k + e->labels, h + e->hops, st->n_ptr_end);
-				return 0;
-			}
-			continue;
-		}
-		if (b & 0xC0)
-			return fqdn_fail(st, FQDN_ERR_RESERVED_LABEL, p);
-		if (k + 1 > FQDN_MAX_LABELS)
-			return fqdn_fail(st, FQDN_ERR_LIMIT_LABELS, p);
-		if (n + 1 + b + 1 > FQDN_MAX_NAME_LEN)
-			return fqdn_fail(st, FQDN_ERR_NAME_TOO_LONG, p);
-		if (p + 1 + b > L)
-			return fqdn_fail(st, FQDN_ERR_TRUNCATED, p);
-		k += 1;
-		n += 1 + b;
-		p += 1 + b;
-	}
-	st->n_p = p;
-	st->n_run = run;
-	st->n_len = n;
-	st->n_labels = k;
-	st->n_hops = h;
-	return 0;
-}
-
 static __always_inline int fqdn_step_qfixed(const __u8 *msg, struct fqdn_dns_state *st)
 {
 	__u32 p = st->pos;
@@ -522,6 +439,99 @@ static __always_inline int fqdn_step_rfixed(const __u8 *msg, struct fqdn_dns_scr
 		break;
 	}
 	return fqdn_record_done(st);
+}
+
+/* A name validated: remember it, then go on with what follows it. A question's
+ * or record's fixed fields are read in the same step (one dispatch less per
+ * entry: every step costs a dispatch, and every FQDN_DNS_STEPS_PER_ITER steps
+ * a callback call). */
+static __always_inline int fqdn_name_done(const __u8 *msg, struct fqdn_dns_scratch *s, __u32 n, __u32 k,
+					  __u32 h, __u32 end)
+{
+	struct fqdn_dns_state *st = &s->st;
+	struct fqdn_dns_ncache *e = &s->ncache[st->n_start & (FQDN_DNS_NCACHE - 1)];
+	__u32 ret = st->n_ret;
+
+	e->off = st->n_start;
+	e->len = n;
+	e->labels = k;
+	e->hops = h;
+	st->n_len = n;
+	st->pos = end;
+	if (ret == FQDN_PH_RFIXED)
+		return fqdn_step_rfixed(msg, s);
+	if (ret == FQDN_PH_QFIXED)
+		return fqdn_step_qfixed(msg, st);
+	st->phase = ret;
+	return 0;
+}
+
+/* Validate up to FQDN_DNS_NAME_UNROLL labels or pointers of a name. */
+static __always_inline int fqdn_step_name(const __u8 *msg, struct fqdn_dns_scratch *s)
+{
+	struct fqdn_dns_state *st = &s->st;
+	__u32 p = st->n_p, L = st->len, run = st->n_run, n = st->n_len, k = st->n_labels;
+	__u32 h = st->n_hops, b, t, i;
+
+	FQDN_DNS_PRAGMA_INNER
+	for (i = 0; i < FQDN_DNS_NAME_UNROLL; i++) {
+		if (p >= L)
+			return fqdn_fail(st, FQDN_ERR_TRUNCATED, p);
+		b = fqdn_rd8(msg, p);
+		if (b == 0) {
+			n += 1;
+			if (n > FQDN_MAX_NAME_LEN)
+				return fqdn_fail(st, FQDN_ERR_NAME_TOO_LONG, p);
+			return fqdn_name_done(msg, s, n, k, h, h ? st->n_ptr_end : p + 1);
+		}
+		if ((b & 0xC0) == 0xC0) {
+			struct fqdn_dns_ncache *e;
+
+			if (p + 1 >= L)
+				return fqdn_fail(st, FQDN_ERR_TRUNCATED, p);
+			t = ((b & 0x3F) << 8) | fqdn_rd8(msg, p + 1);
+			if (h + 1 > FQDN_MAX_PTR_HOPS)
+				return fqdn_fail(st, FQDN_ERR_LIMIT_POINTER_HOPS, p);
+			if (t < FQDN_DNS_HEADER_LEN)
+				return fqdn_fail(st, FQDN_ERR_POINTER_INTO_HEADER, p);
+			if (t >= run)
+				return fqdn_fail(st, FQDN_ERR_POINTER_FORWARD, p);
+			if (h == 0)
+				st->n_ptr_end = p + 2;
+			h += 1;
+			p = t;
+			run = t;
+			/* A name validated before starts at t: walking it again
+			 * would succeed with these totals when they are within
+			 * the limits (its pointers are checked against its own
+			 * run starts, the same as now). Otherwise walk, to find
+			 * the exact error. */
+			e = &s->ncache[t & (FQDN_DNS_NCACHE - 1)];
+			if (e->off == t && k + e->labels <= FQDN_MAX_LABELS &&
+			    n + e->len <= FQDN_MAX_NAME_LEN && h + e->hops <= FQDN_MAX_PTR_HOPS) {
+				return fqdn_name_done(msg, s, n + e->len, k + e->labels, h + e->hops,
+						      st->n_ptr_end);
+			}
+			continue;
+		}
+		if (b & 0xC0)
+			return fqdn_fail(st, FQDN_ERR_RESERVED_LABEL, p);
+		if (k + 1 > FQDN_MAX_LABELS)
+			return fqdn_fail(st, FQDN_ERR_LIMIT_LABELS, p);
+		if (n + 1 + b + 1 > FQDN_MAX_NAME_LEN)
+			return fqdn_fail(st, FQDN_ERR_NAME_TOO_LONG, p);
+		if (p + 1 + b > L)
+			return fqdn_fail(st, FQDN_ERR_TRUNCATED, p);
+		k += 1;
+		n += 1 + b;
+		p += 1 + b;
+	}
+	st->n_p = p;
+	st->n_run = run;
+	st->n_len = n;
+	st->n_labels = k;
+	st->n_hops = h;
+	return 0;
 }
 
 static __always_inline int fqdn_step_txt(const __u8 *msg, struct fqdn_dns_state *st)
@@ -661,17 +671,23 @@ static __always_inline int fqdn_step_copy(struct fqdn_dns_ctx *c, struct fqdn_dn
 	return 0;
 }
 
-/* Two lowercase wire names are equal (len bytes each). Not inlined: clang
- * folds the word-count bound back into compares on len and shares one load
- * of a->len between inlined calls, so the verifier would carry 32 narrowed
- * ranges of it from one comparison into the next (measured: > 1M insns).
- * As a subprogram each call ends in one of two return values. */
-static __attribute__((noinline)) int fqdn_wire_eq(const struct fqdn_wire_name *a, const struct fqdn_wire_name *b)
+/* Two lowercase wire names are equal (len bytes each).
+ *
+ * A global (non-static) function: the verifier checks it once per program
+ * with only its argument types known, and each call costs it a few
+ * instructions. Inlined or static, every call site is verified in its own
+ * context: clang folds the word-count bound back into compares on len and
+ * shares one load of a->len between calls, and the verifier carried 32
+ * narrowed ranges of it from one comparison into the next (> 1M insns). */
+__attribute__((noinline)) int fqdn_wire_eq(const struct fqdn_wire_name *a, const struct fqdn_wire_name *b)
 {
-	__u32 n = a->len, words;
+	__u32 n, words;
 	__u64 last;
 
-	if (n != b->len)
+	if (!a || !b)
+		return 0;
+	n = a->len;
+	if (n != b->len || n > 256)
 		return 0;
 	words = (n + 7) >> 3;
 	last = (n & 7) ? fqdn_low_bytes(n & 7) : ~0ULL;
@@ -701,13 +717,13 @@ static __attribute__((noinline)) int fqdn_wire_eq(const struct fqdn_wire_name *a
 	return 1;
 }
 
-/* The name in slot idx equals one of slots 0..last (last <= 8). Only the
- * slow paths (names that do not share a start offset) get here. */
-static __always_inline int fqdn_wire_in(struct fqdn_dns_ctx *c, __u32 idx, __u32 last)
+/* The name a equals the qname or one of chain[0..last-1] (last <= 8). Only
+ * the slow paths (names that do not share a start offset) get here. Global
+ * for the same reason as fqdn_wire_eq (its exits narrow `last`). */
+__attribute__((noinline)) int fqdn_wire_in(const struct fqdn_wire_name *a, const struct fqdn_facts *out, __u32 last)
 {
-	const struct fqdn_wire_name *a = fqdn_slot(c, idx);
-	struct fqdn_facts *out = c->out;
-
+	if (!a || !out)
+		return 0;
 	if (fqdn_wire_eq(a, &out->qname))
 		return 1;
 #define FQDN_IN_CHAIN(j)                                                  \
@@ -729,21 +745,30 @@ static __always_inline int fqdn_wire_in(struct fqdn_dns_ctx *c, __u32 idx, __u32
 	return 0;
 }
 
-/* r (a name's start after leading pointers) is the start of one of slots
- * 0..last. Branch-free: no paths for the verifier to multiply. */
-static __always_inline int fqdn_res_in(struct fqdn_dns_state *st, __u32 r, __u32 last)
+/* r (a name's start after leading pointers) is the start of one of the
+ * names so far. Unused slots hold FQDN_DNS_NO_NAME, so no bound is needed:
+ * comparing against a loaded bound splits its range on each test, and those
+ * ranges multiplied through the rest of the step (measured: 25k of 75k
+ * verified instructions per step). */
+#define FQDN_DNS_NO_NAME 0xFFFFFFFFu
+static __always_inline int fqdn_res_in(struct fqdn_dns_state *st, __u32 r)
 {
 	__u32 j, hit = 0;
 
 	FQDN_DNS_PRAGMA_INNER
 	for (j = 0; j < 1 + FQDN_MAX_CNAME_CHAIN; j++)
-		hit |= (j <= last) & (st->res[j] == r);
+		hit |= st->res[j] == r;
 	return hit;
 }
 
 static __always_inline int fqdn_step_qname_done(const __u8 *msg, struct fqdn_dns_state *st)
 {
+	__u32 j;
+
 	st->res[0] = fqdn_resolve(msg, st->q_off);
+	FQDN_DNS_PRAGMA_INNER
+	for (j = 1; j < 1 + FQDN_MAX_CNAME_CHAIN; j++)
+		st->res[j] = FQDN_DNS_NO_NAME;
 	st->phase = st->credits ? FQDN_PH_CHAIN : FQDN_PH_DONE;
 	return 0;
 }
@@ -791,7 +816,7 @@ static __always_inline int fqdn_step_chain_target(const __u8 *msg, struct fqdn_d
 	rr = &s->an[s->cn[st->ch_i & (FQDN_MAX_RECORDS_PER_SECTION - 1)] &
 		    (FQDN_MAX_RECORDS_PER_SECTION - 1)];
 	r = fqdn_resolve(msg, rr->rdata);
-	if (n >= FQDN_MAX_CNAME_CHAIN || fqdn_res_in(st, r, n)) {
+	if (n >= FQDN_MAX_CNAME_CHAIN || fqdn_res_in(st, r)) {
 		st->phase = FQDN_PH_CREDIT; /* full, or a loop: the chain stops */
 		return 0;
 	}
@@ -804,7 +829,7 @@ static __always_inline int fqdn_step_chain_added(struct fqdn_dns_ctx *c, struct 
 {
 	__u32 n = st->ch_len;
 
-	if (fqdn_wire_in(c, n + 1, n)) {
+	if (fqdn_wire_in(fqdn_slot(c, n + 1), c->out, n)) {
 		st->phase = FQDN_PH_CREDIT; /* a loop: the chain stops */
 		return 0;
 	}
@@ -814,12 +839,9 @@ static __always_inline int fqdn_step_chain_added(struct fqdn_dns_ctx *c, struct 
 	return 0;
 }
 
-static __always_inline void fqdn_credit(const __u8 *msg, struct fqdn_dns_scratch *s,
+static __always_inline void fqdn_credit(const __u8 *msg, struct fqdn_dns_state *st, const struct fqdn_dns_rr *rr,
 					struct fqdn_facts *out)
 {
-	struct fqdn_dns_state *st = &s->st;
-	struct fqdn_dns_rr *rr = &s->an[s->ad[st->cr_i & (FQDN_MAX_RECORDS_PER_SECTION - 1)] &
-					(FQDN_MAX_RECORDS_PER_SECTION - 1)];
 	struct fqdn_credited_addr *a = &out->addrs[st->addr_n & (FQDN_MAX_CREDITED - 1)];
 	const __u8 *src = msg + (rr->rdata & FQDN_DNS_IDX_MASK);
 
@@ -836,31 +858,44 @@ static __always_inline void fqdn_credit(const __u8 *msg, struct fqdn_dns_scratch
 	st->addr_n += 1;
 }
 
+static __always_inline struct fqdn_dns_rr *fqdn_ad_rr(struct fqdn_dns_scratch *s, __u32 i)
+{
+	return &s->an[s->ad[i & (FQDN_MAX_RECORDS_PER_SECTION - 1)] & (FQDN_MAX_RECORDS_PER_SECTION - 1)];
+}
+
+/* Credit up to FQDN_DNS_NAME_UNROLL A/AAAA answers whose owners start where a
+ * chain name starts; the first other one goes to the slow path (a copy and a
+ * wire-form comparison). */
 static __always_inline int fqdn_step_credit(const __u8 *msg, struct fqdn_dns_scratch *s,
 					    struct fqdn_facts *out)
 {
 	struct fqdn_dns_state *st = &s->st;
 	struct fqdn_dns_rr *rr;
-	__u32 i = st->cr_i;
+	__u32 i = st->cr_i, k;
 
-	if (i >= st->ad_n) {
-		st->phase = FQDN_PH_DONE;
-		return 0;
+	FQDN_DNS_PRAGMA_INNER
+	for (k = 0; k < FQDN_DNS_NAME_UNROLL; k++) {
+		if (i >= st->ad_n) {
+			st->phase = FQDN_PH_DONE;
+			return 1;
+		}
+		rr = fqdn_ad_rr(s, i);
+		if (!fqdn_res_in(st, fqdn_resolve(msg, rr->owner))) {
+			st->cr_i = i;
+			fqdn_copy_start(st, rr->owner, FQDN_DNS_SLOT_TMP, FQDN_PH_CREDIT_OWNER);
+			return 0;
+		}
+		fqdn_credit(msg, st, rr, out);
+		i += 1;
 	}
-	rr = &s->an[s->ad[i & (FQDN_MAX_RECORDS_PER_SECTION - 1)] & (FQDN_MAX_RECORDS_PER_SECTION - 1)];
-	if (fqdn_res_in(st, fqdn_resolve(msg, rr->owner), st->ch_len)) {
-		fqdn_credit(msg, s, out);
-		st->cr_i = i + 1;
-		return 0;
-	}
-	fqdn_copy_start(st, rr->owner, FQDN_DNS_SLOT_TMP, FQDN_PH_CREDIT_OWNER);
+	st->cr_i = i;
 	return 0;
 }
 
 static __always_inline int fqdn_step_credit_owner(struct fqdn_dns_ctx *c, struct fqdn_dns_state *st)
 {
-	if (fqdn_wire_in(c, FQDN_DNS_SLOT_TMP, st->ch_len))
-		fqdn_credit(c->msg, c->s, c->out);
+	if (fqdn_wire_in(&c->s->tmp, c->out, st->ch_len))
+		fqdn_credit(c->msg, st, fqdn_ad_rr(c->s, st->cr_i), c->out);
 	st->cr_i += 1;
 	st->phase = FQDN_PH_CREDIT;
 	return 0;
@@ -1057,8 +1092,14 @@ out:
 static __always_inline __u32 fqdn_dns_parse_skb(struct __sk_buff *skb, __u32 off, __u32 len,
 						struct fqdn_dns_scratch *s, struct fqdn_facts *out)
 {
-	if (len >= FQDN_DNS_HEADER_LEN && len <= FQDN_MAX_MSG_LEN) {
-		if (bpf_skb_load_bytes(skb, off, s->msg, len) < 0) {
+	__u32 n = len;
+
+	/* Check the bound on the very register handed to the helper: clang may
+	 * otherwise test a copy (len - 12 <= 16372) and the verifier then sees
+	 * an unbounded length (found by the datapath programs). */
+	asm volatile("" : "+r"(n));
+	if (n >= FQDN_DNS_HEADER_LEN && n <= FQDN_MAX_MSG_LEN) {
+		if (bpf_skb_load_bytes(skb, off, s->msg, n) < 0) {
 			/* The caller promised len bytes at off. Report the
 			 * message as truncated at its start. */
 			len = 0;

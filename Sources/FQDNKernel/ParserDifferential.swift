@@ -484,6 +484,17 @@ public struct DifferentialRun: Sendable {
         }
     }
 
+    /// Adds another run's counts and disagreements to this one.
+    public mutating func merge(_ other: DifferentialRun) {
+        cases += other.cases
+        byVerdict.merge(other.byVerdict, uniquingKeysWith: +)
+        byKind.merge(other.byKind, uniquingKeysWith: +)
+        byFraming.merge(other.byFraming, uniquingKeysWith: +)
+        credited += other.credited
+        withChain += other.withChain
+        disagreements += other.disagreements
+    }
+
     /// A one-paragraph summary.
     public var report: String {
         let verdicts = byVerdict.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DNSWire
+import FQDNKernel
 import Foundation
 
 struct Decode: ParsableCommand {
@@ -18,11 +19,22 @@ struct Decode: ParsableCommand {
     @Flag(name: .long, help: "The input is hex text (whitespace ignored).")
     var hex = false
 
+    @Flag(name: .long, help: "Parse with the in-kernel parser (BPF_PROG_TEST_RUN; needs root and BPF). No answers.")
+    var kernel = false
+
+    @Flag(name: .long, help: "Parse with both; print one line if they agree, else both lines and exit 1.")
+    var compare = false
+
+    @Option(name: .long, help: "Packet around the message for --kernel/--compare: udp4, udp6, tcp4, tcp6, buffer.")
+    var framing: KernelParser.Framing?
+
     @Argument(help: "File with the message, or - for standard input.")
     var file: String
 
     func run() throws {
         let message = try Self.readMessage(file: file, tcp: tcp, hex: hex)
+        if compare { return try DecodeKernel.compare(message, framing: framing) }
+        if kernel { return try DecodeKernel.kernel(message, framing: framing) }
         let facts = ResponseFacts.extract(from: message)
         let answers = facts.error == nil ? (try? DNSMessage.decode(message))?.answers ?? [] : []
         print(FactsJSON.render(facts, answers: answers))

@@ -13,6 +13,9 @@ struct FQDNCtl: ParsableCommand {
             Decode.self,
             Limits.self,
             Match.self,
+            VerifierReportCommand.self,
+            BenchParser.self,
+            FuzzCompare.self,
         ]
     )
 }
