@@ -92,6 +92,7 @@ let package = Package(
                 "DNSWire",
                 "DomainTrie",
                 "FQDNKernel",
+                "PolicyEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -4,6 +4,7 @@
  * responses are learned from when the kernel queues them to the receiving
  * socket, before the process reads them. Everything is delivered.
  */
+#define DP_ATTACH DP_ATTACH_CGROUP
 #include "datapath.h"
 
 SEC("cgroup_skb/ingress")
@@ -12,7 +13,7 @@ int fqdn_cgroup_ingress(struct __sk_buff *skb)
 	struct fqdn_endpoint *ep = dp_cgroup_endpoint(skb);
 
 	if (ep)
-		dp_ingress(skb, ep, 0, skb->protocol);
+		dp_ingress(skb, ep);
 	return 1;
 }
 

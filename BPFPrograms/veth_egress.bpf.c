@@ -5,6 +5,7 @@
  * query teach the pod's allowed addresses here, before the pod's socket can
  * see the answer. Every packet is delivered (policy is egress-only).
  */
+#define DP_ATTACH DP_ATTACH_VETH
 #include "datapath.h"
 
 SEC("tc")
@@ -14,7 +15,7 @@ int fqdn_veth_egress(struct __sk_buff *skb)
 	struct fqdn_endpoint *ep = bpf_map_lookup_elem(&fq_ep_ifindex, &ifindex);
 
 	if (ep)
-		dp_ingress(skb, ep, ETH_HLEN, 0);
+		dp_ingress(skb, ep);
 	return TC_ACT_OK;
 }
 

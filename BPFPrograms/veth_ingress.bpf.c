@@ -7,6 +7,7 @@
  * dropped, by policy) and recorded in flight; every other packet must go to a
  * learned address, a CIDR rule or an established flow, on an allowed port.
  */
+#define DP_ATTACH DP_ATTACH_VETH
 #include "datapath.h"
 
 SEC("tc")
@@ -17,7 +18,7 @@ int fqdn_veth_ingress(struct __sk_buff *skb)
 
 	if (!ep)
 		return TC_ACT_OK;
-	switch (dp_egress(skb, ep, ETH_HLEN, 0, 1)) {
+	switch (dp_egress(skb, ep)) {
 	case DP_DROP:
 		return TC_ACT_SHOT;
 	case DP_REDIRECT:

@@ -527,6 +527,7 @@ static __always_inline void dp_malformed_event(const struct fqdn_endpoint *ep, c
  * swap MACs (tc only), addresses and ports, set QR and RA, clear AA/TC/AD,
  * set the rcode, and patch the UDP checksum for the flags word (address and
  * port swaps leave the checksum unchanged: the sums are commutative). */
+#if DP_ATTACH == DP_ATTACH_VETH
 static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct dp_pkt *p, __u32 dns_off, __u16 rcode)
 {
 	__u8 buf[32], tmp[16];
@@ -570,6 +571,7 @@ static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct
 		return -1;
 	return 0;
 }
+#endif
 
 /*
  * A UDP query from an endpoint to a trusted server. Returns DP_PASS (allowed,
@@ -621,11 +623,13 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 				dp_copy_name(&e->name, &f->qname);
 				bpf_ringbuf_submit(e, 0);
 			}
+#if DP_ATTACH == DP_ATTACH_VETH
 			if (action != FQDN_REFUSE_DROP &&
 			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5) == 0) {
 				dp_count(FQDN_CTR_DNS_QUERIES_REFUSED);
 				return DP_REDIRECT;
 			}
+#endif
 			dp_count(FQDN_CTR_DNS_QUERIES_DROPPED);
 			return DP_DROP;
 		}
@@ -911,21 +915,127 @@ malformed:
 /* Entry points (called by the *.bpf.c programs)                       */
 /* ------------------------------------------------------------------ */
 
-/* Traffic leaving the endpoint (pod egress = host-side veth ingress;
- * cgroup egress). */
-static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep, __u32 l3,
-				     __u16 proto_be, int can_answer)
+/*
+ * The heavy work runs in GLOBAL functions (non-static, noinline): the verifier
+ * checks each once, with only their argument types known, instead of once per
+ * distinct caller state (IPv4/IPv6, TCP/UDP, ... multiplied through the parser
+ * and the trie walk: 955k of the 1M instruction budget when inlined; see
+ * Documentation/Datapath.md). They take the context and the endpoint as two
+ * scalars and re-read the few header fields they need.
+ *
+ * DP_ATTACH (defined by each *.bpf.c before including this header) says
+ * where the program runs: DP_ATTACH_VETH (tc: Ethernet header at 0, may
+ * rewrite and redirect) or DP_ATTACH_CGROUP (cgroup_skb: IP header at 0, no
+ * packet writes: the rewrite code is not even compiled in).
+ */
+#define DP_ATTACH_VETH 1
+#define DP_ATTACH_CGROUP 2
+#ifndef DP_ATTACH
+#define DP_ATTACH DP_ATTACH_VETH
+#endif
+
+static __always_inline int dp_headers(struct __sk_buff *skb, struct dp_pkt *p)
+{
+#if DP_ATTACH == DP_ATTACH_CGROUP
+	return dp_parse(skb, 0, skb->protocol, p);
+#else
+	return dp_parse(skb, ETH_HLEN, 0, p);
+#endif
+}
+
+static __always_inline __u64 dp_ep_lo(const struct fqdn_endpoint *ep)
+{
+	return ((__u64)ep->endpoint_id << 32) | ep->policy_id;
+}
+
+static __always_inline __u64 dp_ep_hi(const struct fqdn_endpoint *ep)
+{
+	return ((__u64)ep->prev_policy_id << 32) | ep->flags;
+}
+
+static __always_inline void dp_ep_unpack(struct fqdn_endpoint *ep, __u64 lo, __u64 hi)
+{
+	ep->endpoint_id = lo >> 32;
+	ep->policy_id = (__u32)lo;
+	ep->prev_policy_id = hi >> 32;
+	ep->flags = (__u32)hi;
+}
+
+/* A UDP DNS query of the endpoint to a trusted server (the caller checked). */
+__attribute__((noinline)) int fqdn_dp_query(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
 	struct fqdn_policy_settings *pol;
+	struct fqdn_endpoint ep;
 	struct dp_pkt p;
-	__u32 pid = ep->policy_id;
+	__u32 pid;
+
+	if (!skb)
+		return DP_PASS;
+	dp_ep_unpack(&ep, ep_lo, ep_hi);
+	/* (Every argument must be used: clang leaves an unused one unset and
+	 * the verifier refuses the call.) */
+	if (!(ep.flags & FQDN_EP_F_ENFORCE))
+		return DP_PASS;
+	if (dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
+		return DP_PASS;
+	pid = ep.policy_id;
+	pol = bpf_map_lookup_elem(&fq_policy, &pid);
+	return dp_dns_query(skb, &ep, pol, &p, DP_ATTACH == DP_ATTACH_VETH);
+}
+
+/* The egress decision for a non-DNS packet of an enforcing endpoint. */
+__attribute__((noinline)) int fqdn_dp_check(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
+{
+	struct fqdn_policy_settings *pol;
+	struct fqdn_endpoint ep;
+	struct dp_pkt p;
+	__u32 pid;
+
+	if (!skb)
+		return DP_DROP;
+	dp_ep_unpack(&ep, ep_lo, ep_hi);
+	if (!(ep.flags & FQDN_EP_F_ENFORCE))
+		return DP_PASS;
+	if (dp_headers(skb, &p) < 0 || !p.family)
+		return DP_DROP;
+	pid = ep.policy_id;
+	pol = bpf_map_lookup_elem(&fq_policy, &pid);
+	return dp_check_egress(&ep, pol, &p);
+}
+
+/* A UDP packet from a trusted server toward the endpoint (the caller checked). */
+__attribute__((noinline)) int fqdn_dp_response(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
+{
+	struct fqdn_policy_settings *pol;
+	struct fqdn_endpoint ep;
+	struct dp_pkt p;
+	__u32 pid;
+
+	if (!skb)
+		return DP_PASS;
+	dp_ep_unpack(&ep, ep_lo, ep_hi);
+	if (!(ep.flags & FQDN_EP_F_LEARN))
+		return DP_PASS;
+	if (dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
+		return DP_PASS;
+	pid = ep.policy_id;
+	pol = bpf_map_lookup_elem(&fq_policy, &pid);
+	dp_dns_response(skb, &ep, pol, &p);
+	return DP_PASS;
+}
+
+/* Traffic leaving the endpoint (pod egress = host-side veth ingress;
+ * cgroup egress). */
+static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
+{
+	struct dp_pkt p;
 
 	dp_count(FQDN_CTR_PACKETS);
 	if (!(ep->flags & FQDN_EP_F_ENFORCE)) {
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
 		return DP_PASS;
 	}
-	if (dp_parse(skb, l3, proto_be, &p) < 0) {
+	if (dp_headers(skb, &p) < 0) {
 		dp_count(FQDN_CTR_EGRESS_DENIED);
 		return DP_DROP;
 	}
@@ -933,40 +1043,36 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER); /* ARP and other non-IP */
 		return DP_PASS;
 	}
-	pol = bpf_map_lookup_elem(&fq_policy, &pid);
 	if ((p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) && p.l4_off &&
 	    dp_is_trusted_server(p.family, p.daddr, p.dport)) {
 		if (p.proto == DP_IPPROTO_UDP) {
-			int v = dp_dns_query(skb, ep, pol, &p, can_answer);
+			int v = fqdn_dp_query(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 			if (v != DP_PASS)
 				return v;
 		}
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
 		return DP_PASS;
 	}
-	return dp_check_egress(ep, pol, &p);
+	return fqdn_dp_check(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 }
 
 /* Traffic toward the endpoint (host-side veth egress; cgroup ingress):
  * learn from DNS responses, deliver everything. */
-static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep, __u32 l3, __u16 proto_be)
+static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
-	struct fqdn_policy_settings *pol;
 	struct dp_pkt p;
-	__u32 pid = ep->policy_id;
 
 	dp_count(FQDN_CTR_PACKETS);
 	if (!(ep->flags & FQDN_EP_F_LEARN))
 		return DP_PASS;
-	if (dp_parse(skb, l3, proto_be, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
+	if (dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
 		return DP_PASS;
 	if (!dp_is_trusted_server(p.family, p.saddr, p.sport)) {
 		if (p.sport == DP_DNS_PORT)
 			dp_not_learned(ep, &p, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
 		return DP_PASS;
 	}
-	pol = bpf_map_lookup_elem(&fq_policy, &pid);
-	dp_dns_response(skb, ep, pol, &p);
+	fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 	return DP_PASS;
 }
 

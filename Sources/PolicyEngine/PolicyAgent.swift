@@ -231,6 +231,12 @@ public actor PolicyAgent {
     /// Learned names and addresses, per endpoint, with their expiry.
     public func snapshot() throws -> [LearnedName] { try maps.learned() }
 
+    /// Forgets everything an endpoint learned: its next connections need a fresh answer.
+    public func flushLearned(endpoint name: String) throws {
+        guard let state = endpoints[name] else { throw DatapathError.endpoint(name: name, reason: "no such endpoint") }
+        try forgetLearned(endpointID: state.id)
+    }
+
     /// The counters summed over CPUs.
     public func counters() throws -> [Counter: UInt64] { try maps.counterValues() }
 
@@ -397,15 +403,7 @@ public actor PolicyAgent {
 
     /// Deletes everything learned for an endpoint.
     func forgetLearned(endpointID id: UInt32) throws {
-        let maps = self.maps
-        try bpf { () throws(BPFError) in
-            for k in try maps.allow4.keys() where k.endpoint_id == id { try maps.allow4.delete(k) }
-            for k in try maps.allow6.keys() where k.endpoint_id == id { try maps.allow6.delete(k) }
-            for k in try maps.names.keys() where k.endpoint_id == id { try maps.names.delete(k) }
-            for k in try maps.slots.keys() where k.endpoint_id == id { try maps.slots.delete(k) }
-            for k in try maps.inflight.keys() where k.endpoint_id == id { try maps.inflight.delete(k) }
-            for k in try maps.flows.keys() where k.endpoint_id == id { try maps.flows.delete(k) }
-        }
+        try maps.forgetLearned(endpointID: id)
     }
 
     /// Writes a version's settings, ports, CIDR entries and trie (under its own id).

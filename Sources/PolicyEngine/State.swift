@@ -226,3 +226,33 @@ extension fqdn_name_key: @retroactive Hashable, @retroactive Equatable {
         h.combine(name_hash)
     }
 }
+
+/// The version record of a pinned datapath (`fq_meta`).
+public struct DatapathMeta: Sendable, Hashable, Codable {
+    public var layoutVersion: UInt32
+    /// The agent that adopted the state last (0: none running, or it stopped cleanly).
+    public var agentPID: UInt32
+    /// CLOCK_BOOTTIME nanoseconds when the maps were created.
+    public var createdNanoseconds: UInt64
+}
+
+extension DatapathMaps {
+    public func metaRecord() throws(DatapathError) -> DatapathMeta {
+        let m = try bpf { () throws(BPFError) in try meta.lookup(0) } ?? fqdn_meta()
+        return DatapathMeta(layoutVersion: m.layout_version, agentPID: m.agent_pid, createdNanoseconds: m.created_ns)
+    }
+
+    /// Forgets everything learned for one endpoint (addresses, names, in-flight queries,
+    /// flows): its next connections need a fresh DNS answer. Synchronous, so a test can call
+    /// it from a thread inside a network namespace.
+    public func forgetLearned(endpointID id: UInt32) throws(DatapathError) {
+        try bpf { () throws(BPFError) in
+            for k in try allow4.keys() where k.endpoint_id == id { try allow4.delete(k) }
+            for k in try allow6.keys() where k.endpoint_id == id { try allow6.delete(k) }
+            for k in try names.keys() where k.endpoint_id == id { try names.delete(k) }
+            for k in try slots.keys() where k.endpoint_id == id { try slots.delete(k) }
+            for k in try inflight.keys() where k.endpoint_id == id { try inflight.delete(k) }
+            for k in try flows.keys() where k.endpoint_id == id { try flows.delete(k) }
+        }
+    }
+}

@@ -5,7 +5,7 @@ import ArgumentParser
 /// Each subcommand lives in its own file; `decode`, `limits` and `match` print JSON and are
 /// stable interfaces that tests and other tools rely on.
 @main
-struct FQDNCtl: ParsableCommand {
+struct FQDNCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fqdnctl",
         abstract: "In-kernel FQDN egress policy: inspect, test and run.",
@@ -13,6 +13,10 @@ struct FQDNCtl: ParsableCommand {
             Decode.self,
             Limits.self,
             Match.self,
+            Agent.self,
+            Status.self,
+            Cache.self,
+            Metrics.self,
             VerifierReportCommand.self,
             BenchParser.self,
             FuzzCompare.self,

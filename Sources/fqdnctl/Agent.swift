@@ -1,0 +1,133 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import PolicyEngine
+
+/// `fqdnctl agent`: load (or adopt) the datapath, attach the endpoints, apply the policy file,
+/// print the kernel's events as JSON lines until SIGTERM/SIGINT. The datapath stays pinned
+/// and enforcing after the agent exits unless `--cleanup` is given. SIGHUP re-reads the
+/// policy file (a bad file is reported and nothing changes).
+struct Agent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the agent: enforce a CiliumNetworkPolicy file on endpoints, print events as JSON lines.",
+        discussion: """
+            Endpoints: NAME:iface=IFNAME[,netns=NS][,labels=k=v,...] for the host side of a pod's veth, \
+            NAME:cgroup=PATH[,labels=...] for a cgroup v2 directory. Labels are matched by the \
+            policies' endpointSelector.
+            Signals: SIGTERM/SIGINT stop the agent (the datapath keeps enforcing; --cleanup removes it); \
+            SIGHUP re-reads the policy file.
+            """
+    )
+
+    @Option(name: .long, help: "CiliumNetworkPolicy YAML file (one or more documents).")
+    var policy: String
+
+    @Option(name: .long, help: "An endpoint (repeatable): NAME:iface=IFNAME[,netns=NS][,labels=k=v,...] or NAME:cgroup=PATH[,labels=...].")
+    var endpoint: [String] = []
+
+    @Option(name: .customLong("dns-server"), help: "A trusted DNS server ADDR[:PORT] or [ADDR6]:PORT (repeatable).")
+    var dnsServer: [String] = []
+
+    @Option(name: .long, help: "bpffs directory of the pinned datapath.")
+    var pin: String = "/sys/fs/bpf/fqdnpolicy"
+
+    @Flag(name: .long, help: "On exit, detach everything and remove the pinned datapath.")
+    var cleanup = false
+
+    @Option(name: .customLong("gc-interval"), help: "Seconds between garbage collections of expired entries.")
+    var gcInterval: Double = 10
+
+    @Option(name: .customLong("flow-grace"), help: "Seconds an established TCP flow outlives the expiry of its destination.")
+    var flowGrace: UInt32 = 300
+
+    func validate() throws {
+        if dnsServer.isEmpty { throw ValidationError("give at least one --dns-server") }
+        for s in dnsServer where DNSServer(s) == nil { throw ValidationError("--dns-server '\(s)' is not ADDR[:PORT] or [ADDR6]:PORT") }
+        if endpoint.isEmpty { throw ValidationError("give at least one --endpoint") }
+    }
+
+    func run() async throws {
+        // Everything that can be checked without the kernel is checked first: a bad policy
+        // file or endpoint spec changes nothing.
+        let policies: [FQDNPolicy]
+        let endpoints: [Endpoint]
+        do {
+            policies = try PolicyDocument.load(contentsOf: policy)
+            endpoints = try endpoint.map { spec throws(EndpointSpecError) in try Endpoint(parsing: spec) }
+        } catch {
+            log("error: \(error)")
+            throw ExitCode(2)
+        }
+        let servers = dnsServer.compactMap(DNSServer.init)
+
+        // Signals: handled by dispatch sources (the default action is turned off first).
+        let stop = AsyncStream<Int32>.makeStream()
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.continuation.yield(sig) }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let agent: PolicyAgent
+        do {
+            agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: servers, flowGrace: flowGrace))
+            for e in endpoints { try await agent.addEndpoint(e) }
+            try await agent.apply(policies)
+        } catch {
+            log("error: \(error)")
+            throw ExitCode(1)
+        }
+        log("agent: datapath \(agent.datapath.adopted ? "adopted" : "loaded") at \(pin); \(endpoints.count) endpoint(s), \(policies.count) policy(ies); trusted DNS \(servers.map(\.description).joined(separator: ", "))")
+
+        let events = try agent.events()
+        let printer = Task {
+            do {
+                for try await e in events {
+                    FileHandle.standardOutput.write(Data((e.jsonLine + "\n").utf8))
+                }
+            } catch {
+                log("error: event stream: \(error)")
+            }
+        }
+        let gc = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(gcInterval))
+                if Task.isCancelled { break }
+                do { try await agent.collectGarbage() } catch { log("warning: garbage collection: \(error)") }
+            }
+        }
+
+        for await sig in stop.stream {
+            if sig == SIGHUP {
+                do {
+                    let reloaded = try PolicyDocument.load(contentsOf: policy)
+                    try await agent.apply(reloaded)
+                    log("agent: re-applied \(policy) (\(reloaded.count) policy(ies))")
+                } catch {
+                    log("error: \(error) (nothing changed)")
+                }
+                continue
+            }
+            break
+        }
+        gc.cancel()
+        printer.cancel()
+        _ = await printer.result
+        do {
+            try await agent.shutdown(removeDatapath: cleanup)
+        } catch {
+            log("error: shutdown: \(error)")
+            throw ExitCode(1)
+        }
+        log(cleanup ? "agent: stopped; datapath removed" : "agent: stopped; datapath left pinned at \(pin) (still enforcing)")
+    }
+}
+
+/// A line on stderr (stdout carries only events).
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
