@@ -81,7 +81,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FQDNKernelTests",
-            dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "CFQDNShared"]
+            // fqdnctl: the CLI tests run the binary built next to the test bundle.
+            dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "CFQDNShared", "fqdnctl"]
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
         .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "DomainTrie", "CFQDNShared", "CLibbpf"]),
