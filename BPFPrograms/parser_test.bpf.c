@@ -10,6 +10,8 @@
  *   parse_buffer  The message comes from the msg_in map (any length up to
  *                 FQDN_MAX_MSG_LEN, and a length field beyond it to test the
  *                 limit): BPF_PROG_TEST_RUN packets are limited to one page.
+ *   parse_stream  sk_skb/stream_verdict: the message after the 2-byte TCP
+ *                 prefix at the start of the skb (loaded, never test-run).
  *   trivial       Returns at once: the floor for benchmarks.
  *
  * Facts go to facts_out[0]. On an error verdict everything but verdict,
@@ -137,6 +139,28 @@ int parse_buffer(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	fqdn_dns_parse(in->msg, in->len, s, out);
 	return finish(out);
+}
+
+/* The parser in an sk_skb program (the TCP path of issue 7): the skb starts
+ * at the 2-byte length prefix. sk_skb programs cannot be test-run; this one
+ * is here so the verifier's verdict on the parser in that program type is
+ * part of every load (and of fqdnctl verifier-report). */
+SEC("sk_skb/stream_verdict")
+int parse_stream(struct __sk_buff *skb)
+{
+	struct fqdn_dns_scratch *s = fqdn_dns_scratch_get();
+	__u32 zero = 0, len;
+	struct fqdn_facts *out = bpf_map_lookup_elem(&facts_out, &zero);
+	__u8 prefix[2];
+
+	if (!s || !out || bpf_skb_load_bytes(skb, 0, prefix, 2) < 0)
+		return SK_PASS;
+	len = ((__u32)prefix[0] << 8) | prefix[1];
+	if (2 + len > skb->len)
+		return SK_PASS;
+	fqdn_dns_parse_skb(skb, 2, len, s, out);
+	finish(out);
+	return SK_PASS;
 }
 
 SEC("tc")
