@@ -86,6 +86,11 @@ let package = Package(
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
         .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "DomainTrie", "CFQDNShared", "CLibbpf"]),
+        // Datapath micro-benchmarks and control-plane timings (issue 9): Scripts/bench.sh (root).
+        .executableTarget(
+            name: "DatapathBench",
+            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFObjects", "DNSWire", "CFQDNShared", "CLibbpf"]
+        ),
 
         .executableTarget(
             name: "fqdnctl",
