@@ -14,6 +14,10 @@ int fqdn_veth_egress(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 	struct fqdn_endpoint *ep = bpf_map_lookup_elem(&fq_ep_ifindex, &ifindex);
 
+	if (skb->mark == DP_MARK_KERNEL_ANSWER) {
+		skb->mark = 0;
+		return TC_ACT_OK;
+	}
 	if (ep)
 		dp_ingress(skb, ep);
 	return TC_ACT_OK;

@@ -41,6 +41,10 @@
 #define DP_IPPROTO_UDP 17
 #define DP_IPPROTO_ICMPV6 58
 #define DP_DNS_PORT 53
+/* skb->mark of an answer made by the kernel (a refused query turned around):
+ * the host-side veth egress sees it next and passes it without parsing. The
+ * mark does not survive the veth crossing into the pod's namespace. */
+#define DP_MARK_KERNEL_ANSWER 0x0fd40a45
 #define DP_NS_PER_SEC 1000000000ULL
 
 /* What the caller does with the packet. */
@@ -627,6 +631,8 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 			if (action != FQDN_REFUSE_DROP &&
 			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5) == 0) {
 				dp_count(FQDN_CTR_DNS_QUERIES_REFUSED);
+				/* veth_egress lets it through untouched. */
+				skb->mark = DP_MARK_KERNEL_ANSWER;
 				return DP_REDIRECT;
 			}
 #endif
@@ -854,7 +860,12 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	dp_copy16(k.server, p->saddr);
 	inf = bpf_map_lookup_elem(&fq_inflight, &k);
 	if (!inf) {
-		dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
+		/* An answer that could teach nothing anyway (error rcode, TC)
+		 * is no spoofing attempt worth an event. */
+		if (!f->credits)
+			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
+		else
+			dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
 		return;
 	}
 	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;

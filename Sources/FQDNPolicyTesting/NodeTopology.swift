@@ -127,11 +127,14 @@ public enum SocketClient {
         try connectResult(to: address, port: port, timeout: timeout) == 0
     }
 
-    /// 0 when connected, else the errno (ETIMEDOUT when nothing came back).
+    /// 0 when connected, else the errno (ETIMEDOUT when nothing came back). The socket is
+    /// closed with a reset (SO_LINGER 0): no closing handshake trails behind the call.
     public static func connectResult(to address: String, port: UInt16, timeout: Double = 1) throws -> Int32 {
         let (family, addr) = try socketAddress(address, port)
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw SocketError.call("socket", errno) }
+        var lingerOff = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lingerOff, socklen_t(MemoryLayout<linger>.size))
         defer { close(fd) }
         let r = addr.withUnsafeBytes { a in Glibc.connect(fd, a.baseAddress!.assumingMemoryBound(to: Glibc.sockaddr.self), socklen_t(a.count)) }
         if r == 0 { return 0 }

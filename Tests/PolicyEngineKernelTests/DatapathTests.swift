@@ -1,0 +1,444 @@
+import DNSWire
+import FQDNPolicyTesting
+import Foundation
+import PolicyEngine
+import Testing
+
+/// FQDN egress policy end to end on the real kernel: namespaces made by the test, a real
+/// Knot DNS server, real sockets. Every test builds its own `Environment` (and removes it).
+@Suite(.serialized) struct DatapathTests {
+    /// DNS rules letting the pods query the names the tests use (and nothing else).
+    static let dnsRules = """
+        - toPorts:
+            - ports:
+                - port: "53"
+                  protocol: ANY
+              rules:
+                dns:
+                  - matchName: web1.demo.test
+                  - matchName: short.demo.test
+                  - matchName: alias.demo.test
+                  - matchName: backend.demo.test
+                  - matchName: web2-allowed-query.demo.test
+
+    """
+
+    static func allowWeb1(port: String? = "80", app: String = "pod0", name: String = "test", extra: String = "",
+                          annotations: [String: String] = [:]) -> String {
+        var rule = """
+            - toFQDNs:
+                - matchName: web1.demo.test
+
+        """
+        if let port {
+            rule += """
+                  toPorts:
+                    - ports:
+                        - port: "\(port)"
+                          protocol: TCP
+
+            """
+        }
+        return policyYAML(name: name, app: app, egress: rule + extra + dnsRules, annotations: annotations)
+    }
+
+    // MARK: - Allowed names
+
+    @Test(.kernel, .timeLimit(.minutes(5)))
+    func firstConnectAfterAnswerNeverDropped() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+            let maps = env.agent.maps
+            let id = try #require(await env.agent.endpointID(named: "pod0"))
+            let query = { (n: Int) in DNSMessageBuilder.query(name: "web1.demo.test", id: UInt16(n + 1)) }
+            let dnsServer = env.dns.ipv4, web = env.web1.ipv4
+            // 1,000 cycles: forget what was learned, resolve, connect at once.
+            let failures = try env.pods[0].namespace.perform { () throws -> [String] in
+                var failures: [String] = []
+                for n in 0..<1000 {
+                    try maps.forgetLearned(endpointID: id)
+                    guard let answer = try SocketClient.dnsQuery(query(n), server: dnsServer) else {
+                        failures.append("cycle \(n): no DNS answer"); continue
+                    }
+                    let facts = ResponseFacts.extract(from: answer)
+                    guard facts.credited.map({ "\($0.address)" }) == [web] else {
+                        failures.append("cycle \(n): answer \(facts.credited)"); continue
+                    }
+                    let r = try SocketClient.connectResult(to: web, port: 80, timeout: 1)
+                    if r != 0 { failures.append("cycle \(n): connect errno \(r)") }
+                }
+                return failures
+            }
+            #expect(failures.isEmpty, "\(failures.count) failed cycles: \(failures.prefix(5))")
+            let c = try await env.counters()
+            #expect((c[.addressesLearned] ?? 0) >= 1000)
+            #expect((c[.egressAllowedLearned] ?? 0) >= 1000)
+        }
+    }
+
+    // MARK: - Refused queries
+
+    @Test(.kernel) func deniedQueryGetsRefusedFromTheKernel() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+            let events = EventCollector(try env.agent.events())
+            let refused = try #require(try env.resolve("web2.demo.test"))
+            #expect(refused.rcode == 5)
+            #expect(refused.addresses.isEmpty)
+            #expect(refused.facts.qr)
+            // A real client sees the same.
+            let kdig = try env.pods[0].namespace.run(["kdig", "@\(env.dns.ipv4)", "+time=2", "+retry=0", "web2.demo.test", "A"], check: false)
+            #expect(kdig.stdout.contains("status: REFUSED"), "\(kdig.stdout)")
+            // Knot never saw the queries: the kernel answered.
+            let c = try await env.counters()
+            #expect(c[.dnsQueriesRefused] == 2)
+            #expect(c[.dnsResponses] == 0)
+            // The allowed name still resolves.
+            #expect(try env.resolve("web1.demo.test")?.addresses == ["10.220.1.2"])
+            let seen = try await events.first { $0.kind == .queryRefused }
+            #expect(seen?.name == "web2.demo.test")
+            #expect(seen?.reason == "refused")
+            #expect(seen?.endpoint == "pod0")
+        }
+    }
+
+    @Test(.kernel) func nxdomainAndDropModes() async throws {
+        let nx = Self.allowWeb1(annotations: [PolicyDocument.refusedActionAnnotation: "nxdomain"])
+        try await Environment.with(policyYAML: nx) { env in
+            let r = try #require(try env.resolve("web2.demo.test"))
+            #expect(r.rcode == 3)
+            #expect(r.addresses.isEmpty)
+            // AAAA over IPv6 is refused the same way.
+            let r6 = try #require(try env.resolve("web2.demo.test", type: 28, server: env.dns.ipv6))
+            #expect(r6.rcode == 3)
+            #expect(try await env.counters()[.dnsQueriesRefused] == 2)
+
+            try await env.agent.apply(PolicyDocument.parse(yaml: Self.allowWeb1(annotations: [PolicyDocument.refusedActionAnnotation: "drop"])))
+            #expect(try env.resolve("web2.demo.test", timeout: 1) == nil)
+            #expect(try await env.counters()[.dnsQueriesDropped] == 1)
+            #expect(try env.resolve("web1.demo.test")?.rcode == 0)
+        }
+    }
+
+    // MARK: - Egress enforcement
+
+    @Test(.kernel) func unlearnedAddressIsDropped() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+            let events = EventCollector(try env.agent.events())
+            #expect(try env.connects(env.web1.ipv4) == false)  // not resolved yet
+            #expect(try env.resolve("web1.demo.test")?.addresses == ["10.220.1.2"])
+            #expect(try env.connects(env.web1.ipv4))
+            #expect(try env.connects(env.web2.ipv4) == false)  // never resolved
+            #expect(try env.connects(env.web2.ipv6) == false)
+            let c = try await env.counters()
+            #expect((c[.egressDenied] ?? 0) >= 3)
+            let learned = try await events.first { $0.kind == .learned }
+            #expect(learned?.name == "web1.demo.test")
+            #expect(learned?.address == "10.220.1.2")
+            #expect(learned?.ttl == 300)
+            let denied = try await events.first { $0.kind == .denied && $0.address == env.web2.ipv4 }
+            #expect(denied?.port == 80)
+            #expect(denied?.proto == "tcp")
+        }
+    }
+
+    @Test(.kernel) func learnedAddressExpiresWithItsTTL() async throws {
+        let yaml = policyYAML(egress: """
+            - toFQDNs:
+                - matchName: short.demo.test
+
+        """ + Self.dnsRules)
+        try await Environment.with(policyYAML: yaml) { env in
+            let r = try #require(try env.resolve("short.demo.test"))
+            #expect(r.facts.credited.first?.ttl == 2)
+            #expect(try env.connects(env.web1.ipv4))
+            try await Task.sleep(for: .milliseconds(3200))
+            #expect(try env.connects(env.web1.ipv4) == false)
+            #expect((try await env.counters()[.egressDeniedExpired] ?? 0) >= 1)
+            let gc = try await env.agent.collectGarbage()
+            #expect(gc.expiredAddresses == 1)
+            #expect(gc.names == 1)
+            #expect(try await env.learned().isEmpty)
+            // A new answer allows it again.
+            _ = try env.resolve("short.demo.test")
+            #expect(try env.connects(env.web1.ipv4))
+        }
+    }
+
+    @Test(.kernel) func minTTLKeepsShortAnswersAlive() async throws {
+        let yaml = policyYAML(egress: """
+            - toFQDNs:
+                - matchName: short.demo.test
+
+        """ + Self.dnsRules, annotations: [PolicyDocument.minTTLAnnotation: "60"])
+        try await Environment.with(policyYAML: yaml) { env in
+            _ = try #require(try env.resolve("short.demo.test"))
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(try env.connects(env.web1.ipv4))
+            let entry = try #require(try await env.agent.snapshot().first { $0.name == "short.demo.test" }?.addresses.first)
+            #expect(entry.ttl == 2)
+            #expect(entry.expiresIn > 50)
+        }
+    }
+
+    @Test(.kernel) func cnameChainIsCreditedToTheQueriedNameOnly() async throws {
+        let yaml = policyYAML(egress: """
+            - toFQDNs:
+                - matchName: alias.demo.test
+
+        """ + Self.dnsRules)
+        try await Environment.with(policyYAML: yaml) { env in
+            let r = try #require(try env.resolve("alias.demo.test"))
+            #expect(r.facts.chain.map(\.description) == ["backend.demo.test"])
+            #expect(r.addresses == ["10.220.2.2"])
+            #expect(try env.connects(env.web2.ipv4))
+            let learned = try await env.learned()
+            #expect(learned == ["alias.demo.test": ["10.220.2.2"]])
+
+            // The CNAME target is not a name the policy allows: answering it directly teaches nothing.
+            try await env.agent.flushLearned(endpoint: "pod0")
+            let direct = try #require(try env.resolve("backend.demo.test"))
+            #expect(direct.addresses == ["10.220.2.2"])
+            #expect(try env.connects(env.web2.ipv4) == false)
+            #expect(try await env.learned().isEmpty)
+        }
+    }
+
+    @Test(.kernel) func aaaaOverIPv6() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+            let r = try #require(try env.resolve("web1.demo.test", type: 28, server: env.dns.ipv6))
+            #expect(r.addresses == ["fd10:220:1::2"])
+            #expect(try env.connects(env.web1.ipv6))
+            #expect(try env.connects(env.web2.ipv6) == false)
+            #expect(try env.connects(env.web1.ipv4) == false)  // only the AAAA was asked for
+            #expect(try await env.learned() == ["web1.demo.test": ["fd10:220:1::2"]])
+        }
+    }
+
+    @Test(.kernel) func portRestriction() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1(port: "80")) { env in
+            _ = try #require(try env.resolve("web1.demo.test"))
+            #expect(try env.connects(env.web1.ipv4, port: 80))
+            #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
+            #expect((try await env.counters()[.egressDeniedPort] ?? 0) >= 1)
+        }
+    }
+
+    @Test(.kernel) func cidrRuleWithExcept() async throws {
+        let yaml = Self.allowWeb1(extra: """
+            - toCIDRSet:
+                - cidr: 10.220.2.0/24
+                  except:
+                    - 10.220.2.9/32
+              toPorts:
+                - ports:
+                    - port: "8080"
+                      protocol: TCP
+
+        """)
+        try await Environment.with(policyYAML: yaml) { env in
+            try env.topology.addAddress("10.220.2.9", to: env.web2)
+            #expect(try env.connects(env.web2.ipv4, port: 8080))            // no DNS needed
+            #expect(try env.connects(env.web2.ipv4, port: 80) == false)     // port
+            #expect(try env.connects("10.220.2.9", port: 8080) == false)    // except hole
+            #expect(try env.connects(env.web1.ipv4, port: 8080) == false)   // outside
+            #expect((try await env.counters()[.egressAllowedCIDR] ?? 0) >= 1)
+        }
+    }
+
+    // MARK: - Anti-spoofing
+
+    @Test(.kernel) func spoofedAnswersAreNotLearned() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1(port: nil)) { env in
+            let pod = PacketBuilder.Endpoint(env.pods[0].ipv4, port: 40000)
+            let server = PacketBuilder.Endpoint(env.dns.ipv4, port: 53)
+            let name = "web1.demo.test"
+            // A query through the real program records it in flight (test_run: no packet sent).
+            let query = PacketBuilder.udp(from: pod, to: server, payload: DNSMessageBuilder.query(name: name, id: 0x1234))
+            let q = try await env.agent.run(query, through: .vethIngress, endpoint: "pod0")
+            #expect(q.returnValue == 0)
+
+            func answer(id: UInt16 = 0x1234, qname: String = name, from: PacketBuilder.Endpoint = server,
+                        to: PacketBuilder.Endpoint = pod, address: String) -> [UInt8] {
+                PacketBuilder.udp(from: from, to: to, payload: DNSMessageBuilder.response(
+                    id: id, name: qname, answers: [.a(name: qname, ttl: 300, address: address)]))
+            }
+            let spoofed: [(String, [UInt8])] = [
+                ("wrong txid", answer(id: 0x1235, address: "10.220.2.2")),
+                ("wrong client port", answer(to: .init(env.pods[0].ipv4, port: 40001), address: "10.220.2.2")),
+                ("wrong server port", answer(from: .init(env.dns.ipv4, port: 5353), address: "10.220.2.2")),
+                ("untrusted server", answer(from: .init(env.rogue.ipv4, port: 53), address: "10.220.2.2")),
+                ("other question", answer(qname: "web2.demo.test", address: "10.220.2.2")),
+            ]
+            for (what, packet) in spoofed {
+                let r = try await env.agent.run(packet, through: .vethEgress, endpoint: "pod0")
+                #expect(r.returnValue == 0, "\(what): delivered, never dropped")
+                #expect(try await env.learned().isEmpty, "\(what) was learned")
+            }
+            let c = try await env.counters()
+            #expect(c[.dnsResponsesNoInflight] == 2)  // wrong txid, wrong client port
+            #expect(c[.dnsResponsesUntrusted] == 1)
+            #expect(c[.dnsResponsesQnameMismatch] == 1)
+            #expect(try env.connects(env.web2.ipv4) == false)
+
+            // The genuine answer (right id, ports, server, question) teaches, once.
+            _ = try await env.agent.run(answer(address: "10.220.1.2"), through: .vethEgress, endpoint: "pod0")
+            #expect(try await env.learned() == [name: ["10.220.1.2"]])
+            _ = try await env.agent.run(answer(address: "10.220.2.2"), through: .vethEgress, endpoint: "pod0")
+            #expect(try await env.learned() == [name: ["10.220.1.2"]], "a replayed answer must not teach")
+        }
+    }
+
+    @Test(.kernel) func answersOfAnUntrustedServerAreNotLearned() async throws {
+        // DNS to the rogue server is allowed by a CIDR rule; it answers web1 with web2's address.
+        let yaml = Self.allowWeb1(port: nil, extra: """
+            - toCIDR:
+                - 10.220.3.2/32
+
+        """)
+        try await Environment.with(policyYAML: yaml) { env in
+            let r = try #require(try env.resolve("web1.demo.test", server: env.rogue.ipv4))
+            #expect(r.addresses == ["10.220.2.2"])
+            #expect(try env.connects(env.web2.ipv4) == false)
+            #expect(try await env.learned().isEmpty)
+            #expect((try await env.counters()[.dnsResponsesUntrusted] ?? 0) >= 1)
+        }
+    }
+
+    // MARK: - Endpoints and policies
+
+    @Test(.kernel) func endpointsDoNotSeeEachOthersLearnedAddresses() async throws {
+        let yaml = Self.allowWeb1(port: nil, app: "pod0", name: "a") + "---\n"
+            + policyYAML(name: "b", app: "pod1", egress: """
+                - toFQDNs:
+                    - matchName: web1.demo.test
+                    - matchName: alias.demo.test
+
+            """ + Self.dnsRules)
+        try await Environment.with(policyYAML: yaml) { env in
+            _ = try #require(try env.resolve("web1.demo.test", pod: 0))
+            #expect(try env.connects(env.web1.ipv4, pod: 0))
+            #expect(try env.connects(env.web1.ipv4, pod: 1) == false, "pod1 never resolved web1")
+            _ = try #require(try env.resolve("alias.demo.test", pod: 1))
+            #expect(try env.connects(env.web2.ipv4, pod: 1))
+            #expect(try env.connects(env.web2.ipv4, pod: 0) == false, "pod0's policy and lookups do not include web2")
+            #expect(try await env.learned("pod0") == ["web1.demo.test": ["10.220.1.2"]])
+            #expect(try await env.learned("pod1") == ["alias.demo.test": ["10.220.2.2"]])
+        }
+    }
+
+    @Test(.kernel) func policyReplacementReevaluatesLearnedAddresses() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1(port: "80")) { env in
+            _ = try #require(try env.resolve("web1.demo.test"))
+            #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
+            let before = try env.agent.maps.endpoints().first { $0.name == "pod0" }?.policyID
+            // Widen the ports: the learned address carries over, no new DNS answer needed.
+            try await env.agent.apply(PolicyDocument.parse(yaml: Self.allowWeb1(port: "8080")))
+            let after = try env.agent.maps.endpoints().first { $0.name == "pod0" }?.policyID
+            #expect(before != after)
+            #expect(try env.connects(env.web1.ipv4, port: 8080))
+            #expect(try env.connects(env.web1.ipv4, port: 80) == false)
+            #expect(try env.agent.maps.policyVersions().map(\.id) == [after!], "the old version is gone")
+            // A policy without web1: what was learned for it is forgotten.
+            try await env.agent.apply(PolicyDocument.parse(yaml: policyYAML(egress: """
+                - toFQDNs:
+                    - matchName: alias.demo.test
+
+            """ + Self.dnsRules)))
+            #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
+            #expect(try await env.learned().isEmpty)
+        }
+    }
+
+    @Test(.kernel) func badPolicyFileIsAClearErrorAndNothingIsApplied() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+            _ = try #require(try env.resolve("web1.demo.test"))
+            let stateBefore = try env.agent.maps.endpoints()
+            let versionsBefore = try env.agent.maps.policyVersions()
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-bad-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+
+            // A YAML syntax error, a wrong field, and a valid file with an invalid pattern in
+            // its second document: each names the file and where.
+            let cases: [(String, String, [String])] = [
+                ("syntax.yaml", Self.allowWeb1() + "  - [unclosed\n", ["syntax.yaml:", "invalid YAML"]),
+                ("field.yaml", Self.allowWeb1().replacingOccurrences(of: "toFQDNs:", with: "toFQDN:"), ["field.yaml:", "unknown field 'toFQDN'"]),
+                ("pattern.yaml", Self.allowWeb1(name: "ok") + "---\n" + Self.allowWeb1(name: "bad").replacingOccurrences(of: "matchName: web1.demo.test", with: "matchPattern: \"a**b.test\""),
+                 ["pattern.yaml:", "[1].spec.egress[0].toFQDNs[0].matchPattern"]),
+            ]
+            for (file, text, mentions) in cases {
+                let path = "\(dir)/\(file)"
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+                let error = await #expect(throws: PolicyError.self) { try await env.agent.apply(policyFile: path) }
+                for m in mentions { #expect(error?.description.contains(m) == true, "\(error?.description ?? "no error") lacks \(m)") }
+            }
+            #expect(try env.agent.maps.endpoints() == stateBefore)
+            #expect(try env.agent.maps.policyVersions() == versionsBefore)
+            #expect(try env.connects(env.web1.ipv4))
+            #expect(try env.resolve("web2.demo.test")?.rcode == 5)
+        }
+    }
+
+    @Test(.kernel) func cgroupEndpoint() async throws {
+        let yaml = policyYAML(app: "job", egress: """
+            - toFQDNs:
+                - matchName: web1.demo.test
+
+        """ + Self.dnsRules)
+        try await Environment.with { env in
+            try await withCgroupFixture { cgroup in
+                // A namespace without a veth endpoint; processes in the cgroup run in it.
+                let host = try env.topology.addPod()
+                try await env.agent.addEndpoint(Endpoint(name: "job", attachment: .cgroup(path: cgroup.path), labels: ["app": "job"]))
+                try await env.agent.apply(PolicyDocument.parse(yaml: yaml))
+                func inJob(_ script: String) throws -> CommandResult {
+                    try cgroup.run(["ip", "netns", "exec", host.namespace.name, "bash", "-c", script], check: false)
+                }
+                // (bash's /dev/tcp would wait out the SYN retries: the kernel retransmits a
+                // SYN that a cgroup program dropped.)
+                let connect = { (ip: String) in
+                    "/usr/bin/python3 -c \"import socket; s = socket.socket(); s.settimeout(2); s.connect(('\(ip)', 80))\""
+                }
+                #expect(try inJob(connect(env.web1.ipv4)).status != 0, "not resolved yet")
+                let dig = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 +short web1.demo.test A")
+                #expect(dig.stdout.contains("10.220.1.2"), "\(dig)")
+                #expect(try inJob(connect(env.web1.ipv4)).status == 0)
+                #expect(try inJob(connect(env.web2.ipv4)).status != 0)
+                // cgroup_skb cannot answer: a refused query is dropped and the sender gets EPERM.
+                let refused = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 web2.demo.test A")
+                #expect(!refused.stdout.contains("NOERROR"))
+                #expect((try await env.counters()[.dnsQueriesDropped] ?? 0) >= 1)
+                #expect(try await env.learned("job") == ["web1.demo.test": ["10.220.1.2"]])
+                try await env.agent.removeEndpoint(named: "job")
+            }
+        }
+    }
+}
+
+/// Collects the agent's events in the background; `first(where:)` waits for a match.
+final class EventCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [PolicyEvent] = []
+    private var task: Task<Void, Never>?
+
+    init(_ stream: AsyncThrowingStream<PolicyEvent, any Error>) {
+        task = Task { [weak self] in
+            do {
+                for try await e in stream {
+                    guard let self else { return }
+                    self.lock.withLock { self.events.append(e) }
+                }
+            } catch {}
+        }
+    }
+
+    deinit { task?.cancel() }
+
+    func first(timeout: Double = 2, where predicate: (PolicyEvent) -> Bool) async throws -> PolicyEvent? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while true {
+            if let e = lock.withLock({ events.first(where: predicate) }) { return e }
+            if ContinuousClock.now > deadline { return nil }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
