@@ -631,4 +631,86 @@ struct fqdn_meta {
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
 
+/* --- DNS over TCP (BPFPrograms/dns_sockops.bpf.c, dns_sk_skb.bpf.c,
+ * dns_sk_msg.bpf.c; logic in include/dns_tcp.h; design: Documentation/TCP.md).
+ * sockops puts each client socket connected to a trusted server into
+ * fq_tcp_socks (sockhash keyed by socket cookie); the sk_skb verdict program
+ * frames the server's byte stream into responses, the sk_msg program frames
+ * the client's writes into queries. Both run the shared parser on whole
+ * messages and reuse the UDP maps, counters and events. */
+#define FQDN_MAX_TCP_SOCKS 16384  /* connections to trusted servers tracked at once */
+#define FQDN_MAX_TCP_PARTIAL 1024 /* responses being reassembled at once */
+#define FQDN_MAX_TCP_NETNS FQDN_MAX_ENDPOINTS
+/* A reassembly buffer. A piece of at most FQDN_MAX_MSG_LEN bytes is copied in
+ * at an offset below FQDN_MAX_MSG_LEN: the verifier needs twice the limit. */
+#define FQDN_TCP_BUF_LEN (2 * FQDN_MAX_MSG_LEN)
+
+/* fq_tcp_netns (hash): u64 netns cookie of a veth endpoint's pod -> u32 ifindex
+ * of its host-side interface (the fq_ep_ifindex key). How a socket, which
+ * lives in the pod's namespace, finds its veth endpoint. */
+
+/* fqdn_tcp_sock.flags: receive framing. */
+#define FQDN_TCP_F_BODY 0x1 /* the length prefix is complete: msg_len and have are valid */
+#define FQDN_TCP_F_BUF 0x2  /* the message's first bytes are in fq_tcp_buf */
+#define FQDN_TCP_F_SKIP 0x4 /* the message is not parsed (too long, or no buffer) */
+#define FQDN_TCP_F_LOST 0x8 /* framing given up: bytes still pass, nothing is parsed */
+
+/* fq_tcp_sock (hash): socket cookie -> one tracked connection. Made by sockops
+ * when the connection is established, deleted when it closes. */
+struct fqdn_tcp_sock {
+	__u64 cgroup_id;  /* cgroup endpoint: its fq_ep_cgroup key; 0 for a veth endpoint */
+	__u32 ifindex;    /* veth endpoint: its fq_ep_ifindex key; 0 for a cgroup endpoint */
+	__u16 client_port;
+	__u16 server_port;
+	__u8 family;      /* FQDN_AF_INET / FQDN_AF_INET6 (IPv4-mapped IPv6 counts as IPv4) */
+	__u8 flags;       /* FQDN_TCP_F_* */
+	__u8 pfx_have;    /* bytes of the next length prefix received (0 or 1) */
+	__u8 pfx0;        /* its first byte */
+	__u16 msg_len;    /* the response being received */
+	__u16 have;       /* its bytes received so far */
+	__u8 server[16];
+	__u64 responses;  /* responses framed on this connection */
+	__u64 queries;    /* queries framed on this connection */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_sock) == 56, "fqdn_tcp_sock layout");
+
+/* fq_tcp_sk (socket storage): what the sk_msg program, which cannot read a
+ * socket cookie, needs; also the endpoint found at connect time. */
+#define FQDN_TCP_SK_F_TRACKED 0x1 /* in fq_tcp_socks, fq_tcp_sock made */
+#define FQDN_TCP_SK_F_TX_LOST 0x2 /* query framing lost: every later write fails */
+struct fqdn_tcp_sk {
+	__u64 cookie;
+	__u64 cgroup_id;
+	__u32 ifindex;
+	__u32 flags; /* FQDN_TCP_SK_F_* */
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_sk) == 24, "fqdn_tcp_sk layout");
+
+/* fq_tcp_buf (hash, no prealloc): socket cookie -> the first bytes of a
+ * response that spans segments (FQDN_TCP_BUF_LEN bytes; struct fqdn_tcp_buf
+ * in dns_tcp_maps.h, not here: Swift would import the array as a 32768-tuple).
+ * Deleted when the response completes or the connection closes. */
+
+/* fq_tcp_counters (per-CPU array): the TCP framing's own counters. DNS
+ * counters (queries, responses, learned, ...) go to fq_counters as for UDP. */
+enum fqdn_tcp_counter {
+	FQDN_TCP_CTR_CONNECTIONS = 0,       /* connections to trusted servers tracked */
+	FQDN_TCP_CTR_TRACK_FAILED = 1,      /* not tracked: a map was full */
+	FQDN_TCP_CTR_CLOSED = 2,            /* tracked connections closed */
+	FQDN_TCP_CTR_RX_SEGMENTS = 3,       /* skbs the verdict program framed */
+	FQDN_TCP_CTR_RX_BYTES = 4,
+	FQDN_TCP_CTR_RX_MESSAGES = 5,       /* whole responses framed */
+	FQDN_TCP_CTR_RX_REASSEMBLED = 6,    /* of which spanned several segments */
+	FQDN_TCP_CTR_RX_SPLIT_PREFIX = 7,   /* length prefixes split across segments */
+	FQDN_TCP_CTR_RX_NO_BUFFER = 8,      /* not parsed: fq_tcp_buf full */
+	FQDN_TCP_CTR_RX_TOO_LONG = 9,       /* not parsed: longer than FQDN_MAX_MSG_LEN */
+	FQDN_TCP_CTR_RX_PARTIAL_CLOSED = 10, /* connection closed inside a response */
+	FQDN_TCP_CTR_RX_LOST = 11,          /* framing given up on a connection */
+	FQDN_TCP_CTR_TX_MESSAGES = 12,      /* whole queries framed */
+	FQDN_TCP_CTR_TX_CORKED = 13,        /* writes ending inside a query: held until complete */
+	FQDN_TCP_CTR_TX_ANSWERED = 14,      /* refused queries answered into the client's stream */
+	FQDN_TCP_CTR_TX_WRITE_DENIED = 15,  /* writes failed with EACCES (Documentation/TCP.md) */
+	FQDN_TCP_CTR_COUNT = 16,
+};
+
 #endif /* FQDN_SHARED_H */
