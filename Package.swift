@@ -92,6 +92,10 @@ let package = Package(
             dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFObjects", "DNSWire", "CFQDNShared", "CLibbpf"]
         ),
 
+        // Examples: the demo (Scripts/demo.sh) and a minimal embedding of the library.
+        .executableTarget(name: "fqdn-demo", path: "Examples/Demo"),
+        .executableTarget(name: "fqdn-embedding-example", dependencies: ["PolicyEngine"], path: "Examples/Embedding"),
+
         .executableTarget(
             name: "fqdnctl",
             dependencies: [

@@ -33,8 +33,13 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
 
     /// `fqdnpolicy_<name>_total`
     public var prometheusName: String {
-        let snake = String(describing: self).reduce(into: "") { out, c in
-            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        // camelCase to snake_case; a run of capitals is one word (DNS, CIDR).
+        var snake = ""
+        var previousLower = false
+        for c in String(describing: self) {
+            if c.isUppercase && previousLower { snake += "_" }
+            snake += c.lowercased()
+            previousLower = c.isLowercase || c.isNumber
         }
         return "fqdnpolicy_\(snake)_total"
     }

@@ -17,6 +17,7 @@ struct FQDNCtl: AsyncParsableCommand {
             Status.self,
             Cache.self,
             Metrics.self,
+            Remove.self,
             VerifierReportCommand.self,
             BenchParser.self,
             FuzzCompare.self,

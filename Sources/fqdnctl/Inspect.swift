@@ -100,3 +100,24 @@ struct Metrics: ParsableCommand {
         print(try options.maps().prometheusText(), terminator: "")
     }
 }
+
+/// `fqdnctl remove`: detach every link and remove the pinned datapath.
+struct Remove: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Detach and remove a pinned datapath (enforcement stops; what was learned is gone).")
+
+    @OptionGroup var options: PinOptions
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: options.pin) else {
+            log("nothing pinned at \(options.pin)")
+            return
+        }
+        do {
+            try Datapath.remove(pinDirectory: options.pin)
+        } catch {
+            log("error: \(error)")
+            throw ExitCode(1)
+        }
+        log("removed \(options.pin)")
+    }
+}
