@@ -4,7 +4,7 @@
 # host kernel. See Documentation/KernelMatrix.md for what it measures and how to read it.
 #
 #   Scripts/kernel-matrix.sh [--kernels "5.10 6.1 6.12 7.2"] [--out DIR] [--seeded N]
-#                            [--swift-cases N|all|0] [--fqdnctl PATH] [--timeout SECONDS]
+#                            [--swift-cases N|all|0] [--fqdnctl PATH] [--timeout SECONDS] [--mem MB]
 #                            [--loop-variants] [--variants "v3 v2"] [--only "parser_test trie_test"]
 #
 # --variants keeps only the named builds (default: v3 = clang 21's default -mcpu, and v2);
@@ -29,6 +29,7 @@ seeded=3000
 swift_cases=600
 fqdnctl=""
 guest_timeout=900
+guest_mem=4096
 loop_variants=false
 only_variants=""
 only_sources=""
@@ -40,6 +41,7 @@ while (($#)); do
     --swift-cases) swift_cases=$2; shift 2 ;;
     --fqdnctl) fqdnctl=$2; shift 2 ;;
     --timeout) guest_timeout=$2; shift 2 ;;
+    --mem) guest_mem=$2; shift 2 ;;
     --loop-variants) loop_variants=true; shift ;;
     --variants) only_variants=$2; shift 2 ;;
     --only) only_sources=$2; shift 2 ;;
@@ -225,7 +227,9 @@ for k in $kernels; do
   tk=$(stamp)
   log "booting $k"
   # -accel tcg: /dev/kvm is not usable here. nice: others compile on the 2 cores.
-  timeout "$guest_timeout" nice -n 10 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 \
+  # 4 GB: 7.2's verifier was OOM-killed at 2 GB on programs near the 1M-insn limit (TCG
+  # allocates guest memory lazily, so the host pays only for what the guest touches).
+  timeout "$guest_timeout" nice -n 10 qemu-system-x86_64 -accel tcg -cpu max -m "$guest_mem" -smp 1 \
     -nodefaults -display none -serial stdio -no-reboot -nic none \
     -kernel "${vmlinuz[$k]}" -initrd "$IRD/initrd-$k.gz" \
     -append 'console=ttyS0 panic=-1 quiet loglevel=1' < /dev/null > "$out/logs/guest-$k.log" 2>&1 || \

@@ -19,15 +19,18 @@
  *       tcx link, legacy tc (clsact + cls_bpf), BPF_PROG_TEST_RUN per
  *       program type and packet size, verdict-only sockmap on TCP.
  *       Runs in a private network namespace (no host hook is touched).
- *   kmloader run OBJ CASES [--prog NAME] [--map NAME] [--key N]
- *                [--variant V] [--expect FILE] [--dump FILE] [--max-dumps N]
+ *   kmloader run OBJ CASES [--prog NAME] [--map NAME] [--key N] [--msg-map NAME]
+ *                [--variant V] [--expect FILE] [--dump FILE] [--max-dumps N] [--repeat N]
  *       Differential cases: loads one test program, and for every packet in
  *       CASES ("KMC1" u32 count, then u32 len + bytes each) fills the facts
  *       map value with 0xA5, runs BPF_PROG_TEST_RUN, reads the value back and
  *       prints "KMR idx errno retval written fnv64". --expect (lines
  *       "idx errno retval written hash" from a reference run) makes it print
  *       the full value ("KMD idx hex") of the first cases that differ;
- *       --dump writes every value (raw, concatenated) to FILE.
+ *       --dump writes every value (raw, concatenated) to FILE. --msg-map: the
+ *       cases are bare DNS messages written into that map's value (u32 length,
+ *       bytes) and the packet is a dummy (parse_buffer). --repeat: test_run's
+ *       repeat; the summary has the mean ns per run over all cases.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -720,7 +723,7 @@ static int cmd_run(int argc, char **argv)
 	const char *obj_path = NULL, *cases_path = NULL, *prog_name = NULL, *map_name = NULL;
 	const char *expect_path = NULL, *dump_path = NULL, *variant = "", *msg_map_name = NULL;
 	unsigned key = 0;
-	int max_dumps = 20;
+	int max_dumps = 20, repeat = 1;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--prog") && i + 1 < argc)
 			prog_name = argv[++i];
@@ -738,6 +741,8 @@ static int cmd_run(int argc, char **argv)
 			variant = argv[++i];
 		else if (!strcmp(argv[i], "--msg-map") && i + 1 < argc)
 			msg_map_name = argv[++i];
+		else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+			repeat = atoi(argv[++i]);
 		else if (!obj_path)
 			obj_path = argv[i];
 		else
@@ -870,6 +875,7 @@ static int cmd_run(int argc, char **argv)
 	unsigned char *out = malloc(70000);
 	size_t off = 8;
 	int dumps = 0, mismatches = 0, errors = 0, nowrite = 0;
+	double ns_sum = 0; /* test_run's mean ns per run, summed over the cases */
 	double t0 = now_ms();
 	for (uint32_t i = 0; i < ncases && off + 4 <= clen; i++) {
 		uint32_t len;
@@ -895,8 +901,10 @@ static int cmd_run(int argc, char **argv)
 			continue;
 		}
 		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = pkt, .data_size_in = len, .data_out = out,
-			    .data_size_out = 70000, .repeat = 1);
+			    .data_size_out = 70000, .repeat = repeat);
 		int e = bpf_prog_test_run_opts(pfd, &t) ? errno : 0;
+		if (!e)
+			ns_sum += t.duration;
 		memset(val, 0, stride * ncpu);
 		bpf_map_lookup_elem(mfd, &key, val);
 		const unsigned char *v = val;
@@ -945,7 +953,8 @@ static int cmd_run(int argc, char **argv)
 	fflush(stdout);
 	if (dump)
 		fclose(dump);
-	sb_printf(&b, ",\"run_ms\":%.1f,\"test_run_errors\":%d,\"not_written\":%d", now_ms() - t0, errors, nowrite);
+	sb_printf(&b, ",\"run_ms\":%.1f,\"test_run_errors\":%d,\"not_written\":%d,\"repeat\":%d,\"mean_ns\":%.0f",
+		  now_ms() - t0, errors, nowrite, repeat, ncases ? ns_sum / ncases : 0.0);
 	if (exp)
 		sb_printf(&b, ",\"mismatches\":%d", mismatches);
 	emit(&b);
