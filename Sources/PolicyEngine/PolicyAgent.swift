@@ -52,6 +52,8 @@ public actor PolicyAgent {
     /// Versions this agent compiled, by id.
     var versions: [UInt32: CompiledPolicy] = [:]
     var stopped = false
+    /// Whether `apply` ran (before, adopted endpoints keep their pinned policy version).
+    var policiesApplied = false
 
     /// Loads the datapath (adopting a pinned one under the pin directory: nothing learned is
     /// lost) and installs the trusted DNS servers.
@@ -115,6 +117,14 @@ public actor PolicyAgent {
         try bpf { () throws(BPFError) in try maps.epInfo.update(state.id, info) }
 
         let previous = try currentEndpointValue(state)
+        if !policiesApplied, let previous, previous.policy_id != 0, previous.endpoint_id == state.id {
+            // Adopting a running endpoint before this agent applied any policy: it keeps
+            // the pinned version (no window without enforcement) until `apply` moves it.
+            state.version = previous.policy_id
+            try datapath.attach(endpointID: state.id, endpoint)
+            endpoints[endpoint.name] = state
+            return state.id
+        }
         let version = try version(for: endpoint.labels, writeIfNew: true)
         state.version = version?.id ?? 0
         try writeEndpoint(state, policyID: state.version, previous: previous?.policy_id ?? 0)
@@ -208,6 +218,7 @@ public actor PolicyAgent {
             try writeEndpoint(state, policyID: new, previous: 0)
         }
         self.policies = policies
+        policiesApplied = true
         // 4. Delete versions no endpoint uses.
         try collectVersions()
     }

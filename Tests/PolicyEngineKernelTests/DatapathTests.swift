@@ -348,6 +348,31 @@ import Testing
         }
     }
 
+    @Test(.kernel) func restartedAgentAdoptsThePinnedState() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+            _ = try #require(try env.resolve("web1.demo.test"))
+            try await env.agent.shutdown()  // leaves everything pinned and attached
+            let before = try await env.learned()
+            let links = FileManager.default.subpaths(atPath: env.pinDirectory + "/links")?.sorted()
+            // Enforcement goes on without an agent, learning too.
+            #expect(try env.connects(env.web1.ipv4))
+            #expect(try env.connects(env.web2.ipv4) == false)
+            _ = try #require(try env.resolve("alias.demo.test"))
+
+            let second = try PolicyAgent(configuration: env.agent.configuration)
+            #expect(second.datapath.adopted)
+            try await second.addEndpoint(Endpoint(name: "pod0", attachment: .veth(interface: env.pods[0].nodeInterface, namespace: env.topology.node.name), labels: ["app": "pod0"]))
+            try await second.addEndpoint(Endpoint(name: "pod1", attachment: .veth(interface: env.pods[1].nodeInterface, namespace: env.topology.node.name), labels: ["app": "pod1"]))
+            try await second.apply(PolicyDocument.parse(yaml: Self.allowWeb1()))
+            #expect(try await second.endpointID(named: "pod0") == env.agent.endpointID(named: "pod0"))
+            #expect(FileManager.default.subpaths(atPath: env.pinDirectory + "/links")?.sorted() == links)
+            #expect(try await env.learned() == before, "nothing learned is lost")
+            #expect(try env.connects(env.web1.ipv4))
+            #expect(try env.connects(env.web2.ipv4) == false)
+            try await second.shutdown()
+        }
+    }
+
     @Test(.kernel) func badPolicyFileIsAClearErrorAndNothingIsApplied() async throws {
         try await Environment.with(policyYAML: Self.allowWeb1()) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
