@@ -92,6 +92,11 @@ static long rx_step(__u32 index __attribute__((unused)), void *ctx)
 	}
 
 	/* A message spanning skbs: keep its bytes. */
+	if (take == 0) {
+		/* The skb ended right after a length prefix. */
+		c->off = off;
+		return 1;
+	}
 	if (!(ts->flags & FQDN_TCP_F_SKIP)) {
 		struct fqdn_tcp_buf *buf;
 		__u32 zero = 0, at = have & (FQDN_MAX_MSG_LEN - 1), n = take;

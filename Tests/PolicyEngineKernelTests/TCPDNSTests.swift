@@ -1,0 +1,462 @@
+import DNSWire
+import FQDNPolicyTesting
+import Foundation
+import PolicyEngine
+import Testing
+
+/// DNS over TCP in the kernel (Documentation/TCP.md), end to end: namespaces made by the test,
+/// a real Knot server, real clients (kdig) and crafted ones (exact write boundaries), and a
+/// relay that returns Knot's real answers cut into chosen segments. Every test checks that
+/// the client received exactly the bytes the server side sent, and that no per-connection
+/// state is left once the connections are closed.
+@Suite(.serialized) struct TCPDNSTests {
+    // MARK: - Framing of responses
+
+    @Test(.kernel) func oneMessage() async throws {
+        try await TCPWorld.with { w in
+            // A real client and server: kdig over TCP straight to Knot.
+            let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv4) web1.demo.test A")
+            #expect(dig.stdout.contains("10.220.1.2"), "\(dig)")
+            #expect(try await w.learned() == ["web1.demo.test": ["10.220.1.2"]])
+            #expect(try w.connects(w.web1.ipv4))
+            // A crafted client through the relay (bytes compared).
+            let r = try w.exchange(.normal, [.init("p1.demo.test", id: 1)])
+            #expect(r.responses.count == 1)
+            #expect(try await w.learned()["p1.demo.test"] == ["10.220.1.11"])
+            let c = try await w.agent.counters()
+            #expect(c[.dnsQueries] == 2)
+            #expect(c[.dnsResponses] == 2)
+            #expect(c[.addressesLearned] == 2)
+            #expect(c[.dnsResponsesMalformed] == 0)
+            let t = try w.tcp.counterValues()
+            #expect(t[.connections] == 2)
+            #expect(t[.rxMessages] == 2)
+            #expect(t[.txMessages] == 2)
+            #expect(t[.rxLost] == 0)
+        }
+    }
+
+    @Test(.kernel) func lengthPrefixSplitAcrossSegments() async throws {
+        try await TCPWorld.with { w in
+            let r = try w.exchange(.splitPrefix, [.init("p1.demo.test", id: 7), .init("p2.demo.test", id: 8)], writes: .each)
+            #expect(r.responses.count == 2)
+            #expect(try await w.learned() == ["p1.demo.test": ["10.220.1.11"], "p2.demo.test": ["10.220.1.12"]])
+            let t = try w.tcp.counterValues()
+            #expect(t[.rxSplitPrefix] == 2)
+            #expect(t[.rxMessages] == 2)
+        }
+    }
+
+    /// The test that catches a stream parser returning `2 + length`: several responses in
+    /// ONE segment. Such a parser frames only the first (it is called again at the same skb
+    /// start) and the client stalls; the verdict-only framing must learn from every one and
+    /// deliver every byte.
+    @Test(.kernel, arguments: [2, 4])
+    func pipelinedResponsesInOneSegment(count: Int) async throws {
+        try await TCPWorld.with { w in
+            let names = (1...count).map { "p\($0).demo.test" }
+            let r = try w.exchange(.batch(count), names.enumerated().map { .init($0.element, id: UInt16(100 + $0.offset)) })
+            #expect(r.responses.count == count)
+            #expect(r.responses.map { ResponseFacts.extract(from: $0).id } == (0..<count).map { UInt16(100 + $0) })
+            let learned = try await w.learned()
+            for (i, n) in names.enumerated() { #expect(learned[n] == ["10.220.1.\(11 + i)"], "\(n)") }
+            let t = try w.tcp.counterValues()
+            #expect(t[.rxSegments] == 1, "all responses arrived in one segment")
+            #expect(t[.rxMessages] == UInt64(count))
+            #expect(t[.rxReassembled] == 0)
+        }
+    }
+
+    @Test(.kernel, arguments: [1, 2, 9])
+    func responsePlusFirstBytesOfTheNext(bytes: Int) async throws {
+        try await TCPWorld.with { w in
+            let r = try w.exchange(.plus(bytes), [.init("p1.demo.test", id: 21), .init("p2.demo.test", id: 22)])
+            #expect(r.responses.count == 2)
+            #expect(try await w.learned() == ["p1.demo.test": ["10.220.1.11"], "p2.demo.test": ["10.220.1.12"]])
+            let t = try w.tcp.counterValues()
+            #expect(t[.rxSegments] == 2)
+            #expect(t[.rxMessages] == 2)
+            // 1 byte: the next prefix is split; 2: the prefix is whole, the body is not; 9:
+            // part of the body is kept until the rest arrives.
+            #expect(t[.rxSplitPrefix] == (bytes == 1 ? 1 : 0))
+            #expect(t[.rxReassembled] == (bytes > 2 ? 1 : 0))
+        }
+    }
+
+    @Test(.kernel) func largeResponses4KAnd16K() async throws {
+        try await TCPWorld.with { w in
+            // Knot's own segmentation (several MSS-sized segments), a TXT answer then an A
+            // answer on the same connection: the framing must stay in step after the big one.
+            for (name, least) in [("txt4k.demo.test", 4000), ("txt16k.demo.test", 16000)] {
+                let r = try w.exchange(direct: true, [.init(name, type: 16, id: 1), .init("web1.demo.test", id: 2)], writes: .each)
+                #expect(r.responses.count == 2)
+                #expect(r.responses[0].count >= least && r.responses[0].count <= 16384, "\(name): \(r.responses[0].count) bytes")
+                #expect(ResponseFacts.extract(from: r.responses[0]).error == nil)
+            }
+            // Through the relay in 1000-byte writes: reassembled from many segments.
+            let r = try w.exchange(.chunks(1000), [.init("txt16k.demo.test", type: 16, id: 3), .init("p3.demo.test", id: 4)], writes: .each)
+            #expect(r.responses.count == 2)
+            // 60 A records in 100-byte pieces: every address is learned.
+            let many = try w.exchange(.chunks(100), [.init("many.demo.test", id: 5)])
+            #expect(ResponseFacts.extract(from: many.responses.first ?? []).credited.count == 60)
+            let learned = try await w.learned()
+            #expect(learned["web1.demo.test"] == ["10.220.1.2"])
+            #expect(learned["p3.demo.test"] == ["10.220.1.13"])
+            #expect(Set(learned["many.demo.test"] ?? []) == Set((1...60).map { "10.220.5.\($0)" }))
+            let c = try await w.agent.counters()
+            #expect(c[.dnsResponsesMalformed] == 0)
+            #expect(c[.dnsResponses] == 7)
+            let t = try w.tcp.counterValues()
+            #expect((t[.rxReassembled] ?? 0) >= 2)
+            #expect(t[.rxTooLong] == 0)
+        }
+    }
+
+    @Test(.kernel) func responseLongerThanTheLimitIsReportedAndSkipped() async throws {
+        try await TCPWorld.with { w in
+            let events = EventCollector(try w.agent.events())
+            let r = try w.exchange(direct: true, [.init("txt20k.demo.test", type: 16, id: 1), .init("p1.demo.test", id: 2)], writes: .each)
+            #expect(r.responses.count == 2)
+            #expect(r.responses[0].count > 16384)
+            // Like a UDP payload over the limit: malformed (limit), delivered, nothing learned;
+            // the next response on the connection is framed and learned.
+            #expect(try await w.learned() == ["p1.demo.test": ["10.220.1.11"]])
+            let c = try await w.agent.counters()
+            #expect(c[.dnsResponsesMalformed] == 1)
+            let bad = try await events.first { $0.kind == .malformed }
+            #expect(bad?.reason == "limit_message_length")
+            #expect(bad?.proto == "tcp")
+            let t = try w.tcp.counterValues()
+            #expect(t[.rxTooLong] == 1)
+            #expect(t[.rxMessages] == 2)
+            #expect(try w.tcp.partialResponses().isEmpty, "a response over the limit is never buffered")
+        }
+    }
+
+    @Test(.kernel, arguments: [1, 2, 30])
+    func connectionClosedMidMessage(after bytes: Int) async throws {
+        try await TCPWorld.with { w in
+            let r = try w.exchange(.cut(bytes), [.init("p1.demo.test", id: 9)], expectAll: false)
+            #expect(r.eof)
+            #expect(r.responses.isEmpty)
+            // Nothing learned from the partial message; the connection's state is gone.
+            #expect(try await w.learned().isEmpty)
+            let c = try await w.agent.counters()
+            #expect(c[.dnsResponses] == 0)
+            #expect(c[.addressesLearned] == 0)
+            let t = try w.tcp.counterValues()
+            #expect(t[.rxPartialClosed] == 1)
+            #expect(t[.rxMessages] == 0)
+        }
+    }
+
+    // MARK: - Queries: in flight, refused
+
+    @Test(.kernel) func queriesWrittenInPiecesAreFramed() async throws {
+        try await TCPWorld.with { w in
+            // The prefix apart from the message, and one byte per write: corked until whole,
+            // recorded in flight, so the answers teach.
+            _ = try w.exchange(.normal, [.init("p1.demo.test", id: 31), .init("p2.demo.test", id: 32)], writes: .prefixApart)
+            _ = try w.exchange(.normal, [.init("p3.demo.test", id: 33)], writes: .bytewise)
+            #expect(try await w.learned().count == 3)
+            let t = try w.tcp.counterValues()
+            #expect(t[.txMessages] == 3)
+            #expect((t[.txCorked] ?? 0) >= 2)
+            #expect(t[.txWriteDenied] == 0)
+        }
+    }
+
+    @Test(.kernel) func answersToNothingInFlightTeachNothing() async throws {
+        try await TCPWorld.with { w in
+            let events = EventCollector(try w.agent.events())
+            // A copy of the real answer with another transaction id arrives first.
+            let r = try w.exchange(.forgedFirst, [.init("p1.demo.test", id: 41)], expect: 2)
+            #expect(r.responses.count == 2)
+            let c = try await w.agent.counters()
+            #expect(c[.dnsResponsesNoInflight] == 1)
+            #expect(c[.addressesLearned] == 1)  // the real answer
+            let e = try await events.first { $0.kind == .notLearned }
+            #expect(e?.reason == "no_inflight")
+            // A server that is not trusted (the policy lets the pod reach it by CIDR): its
+            // connections are not even looked at, its answers teach nothing.
+            let rogue = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.rogue.ipv4) web2.demo.test A")
+            #expect(rogue.stdout.contains("10.220.2.2"))
+            #expect(try await w.learned()["web2.demo.test"] == nil)
+            #expect(try w.connects(w.web2.ipv4) == false)
+            #expect(try w.tcp.counterValues()[.connections] == 1)
+        }
+    }
+
+    @Test(.kernel) func refusedQueryIsAnsweredInTheStream() async throws {
+        try await TCPWorld.with { w in
+            let events = EventCollector(try w.agent.events())
+            let r = try w.exchange(direct: true, [.init("secret.other.test", id: 51)])
+            #expect(r.writeError == nil)
+            let facts = ResponseFacts.extract(from: try #require(r.responses.first))
+            #expect(facts.rcode == 5)
+            #expect(facts.id == 51)
+            #expect(facts.qr)
+            #expect(facts.qname?.description == "secret.other.test")
+            // kdig (one query per connection) sees the same.
+            let dig = try w.inPod("kdig +tcp +time=2 +retry=0 @\(w.dns.ipv4) secret.other.test A")
+            #expect(dig.stdout.contains("status: REFUSED"), "\(dig.stdout)")
+            // Knot never saw them; the connection goes on (an allowed query after a refused one).
+            let after = try w.exchange(direct: true, [.init("secret.other.test", id: 52)], writes: .each)
+            #expect(ResponseFacts.extract(from: after.responses.first ?? []).rcode == 5)
+            let mixed = try w.exchange(direct: true, [.init("secret.other.test", id: 53), .init("web1.demo.test", id: 54)], writes: .each)
+            #expect(mixed.responses.map { ResponseFacts.extract(from: $0).rcode } == [5, 0])
+            #expect(try await w.learned() == ["web1.demo.test": ["10.220.1.2"]])
+            let c = try await w.agent.counters()
+            #expect(c[.dnsQueriesRefused] == 4)
+            #expect(c[.dnsResponses] == 1)
+            let t = try w.tcp.counterValues()
+            #expect(t[.txAnswered] == 4)
+            let e = try await events.first { $0.kind == .queryRefused }
+            #expect(e?.name == "secret.other.test")
+            #expect(e?.reason == "refused")
+            #expect(e?.proto == "tcp")
+            #expect(e?.port == 53)
+        }
+    }
+
+    @Test(.kernel) func nxdomainAndDropModes() async throws {
+        try await TCPWorld.with(refusedAction: "nxdomain") { w in
+            let r = try w.exchange(direct: true, [.init("secret.other.test", id: 61)])
+            #expect(ResponseFacts.extract(from: r.responses.first ?? []).rcode == 3)
+        }
+        try await TCPWorld.with(refusedAction: "drop") { w in
+            // The query goes nowhere and the write fails.
+            let r = try w.exchange(direct: true, [.init("secret.other.test", id: 62)], expectAll: false, timeout: 1)
+            #expect(r.writeError == "EACCES")
+            #expect(r.responses.isEmpty)
+            #expect(try await w.agent.counters()[.dnsQueriesDropped] == 1)
+            #expect(try w.tcp.counterValues()[.txWriteDenied] == 1)
+        }
+    }
+
+    @Test(.kernel) func refusedQueryWithMoreBytesInTheSameWriteFailsTheWrite() async throws {
+        try await TCPWorld.with { w in
+            // Two queries in one write, the first refused: no answer can be put between them
+            // (Documentation/TCP.md), so the write fails, and so does every later write on
+            // that connection (its query framing is lost: fail closed).
+            let r = try w.exchange(direct: true, [.init("secret.other.test", id: 71), .init("web1.demo.test", id: 72)],
+                                   expectAll: false, timeout: 1)
+            #expect(r.writeError == "EACCES")
+            #expect(r.responses.isEmpty)
+            #expect(try await w.learned().isEmpty)
+            let c = try await w.agent.counters()
+            #expect(c[.dnsQueriesDropped] == 1)
+            #expect(c[.dnsResponses] == 0)
+        }
+    }
+
+    // MARK: - Endpoints, families
+
+    @Test(.kernel) func cgroupEndpoint() async throws {
+        try await TCPWorld.with(endpoint: .cgroup) { w in
+            let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv4) web1.demo.test A")
+            #expect(dig.stdout.contains("10.220.1.2"), "\(dig)")
+            #expect(try await w.learned() == ["web1.demo.test": ["10.220.1.2"]])
+            _ = try w.exchange(.batch(2), [.init("p1.demo.test", id: 1), .init("p2.demo.test", id: 2)])
+            #expect(try await w.learned().count == 3)
+            // Unlike UDP on a cgroup endpoint (dropped), a refused TCP query gets its answer.
+            let refused = try w.inPod("kdig +tcp +time=2 +retry=0 @\(w.dns.ipv4) secret.other.test A")
+            #expect(refused.stdout.contains("status: REFUSED"), "\(refused.stdout)")
+        }
+    }
+
+    @Test(.kernel) func ipv6() async throws {
+        try await TCPWorld.with { w in
+            let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv6) web1.demo.test AAAA")
+            #expect(dig.stdout.contains("fd10:220:1::2"), "\(dig)")
+            #expect(try await w.learned() == ["web1.demo.test": ["fd10:220:1::2"]])
+            #expect(try w.connects(w.web1.ipv6))
+            #expect(try w.tcp.connections().isEmpty)
+        }
+    }
+}
+
+/// The world of a TCP test: a node namespace routing a pod and hosts; Knot on the DNS host
+/// (trusted, both families) and a relay in front of it on 10.220.0.53 (trusted); a rogue Knot
+/// (not trusted); a web server; an agent with the TCP programs; a cgroup for the clients
+/// (where sockops is attached). The pod is a veth endpoint (its namespace registered) or, with
+/// `.cgroup`, the cgroup itself is the endpoint and the pod's veth is not one.
+struct TCPWorld {
+    enum EndpointKind { case veth, cgroup }
+
+    let topology: NodeTopology
+    let pod: NodeTopology.Member
+    let dns: NodeTopology.Member
+    let web1: NodeTopology.Member
+    let web2: NodeTopology.Member
+    let rogue: NodeTopology.Member
+    let agent: PolicyAgent
+    let tcp: TCPDatapath
+    let cgroup: CgroupFixture
+    let endpoint: String
+    static let relayAddress = "10.220.0.53"
+
+    static let zone = KnotServer.Zone(origin: "demo.test", records: [
+        "web1 A 10.220.1.2", "web1 AAAA fd10:220:1::2", "web2 A 10.220.2.2",
+        "p1 A 10.220.1.11", "p2 A 10.220.1.12", "p3 A 10.220.1.13", "p4 A 10.220.1.14",
+    ] + (1...60).map { "many A 10.220.5.\($0)" } + [
+        txt("txt4k", strings: 16), txt("txt16k", strings: 65), txt("txt20k", strings: 80),
+    ])
+    static let otherZone = KnotServer.Zone(origin: "other.test", records: ["secret A 10.220.2.2"])
+
+    /// A TXT record of `strings` 250-byte strings.
+    static func txt(_ owner: String, strings: Int) -> String {
+        "\(owner) TXT " + (0..<strings).map { i in "\"" + String(repeating: Character(UnicodeScalar(97 + i % 26)!), count: 250) + "\"" }.joined(separator: " ")
+    }
+
+    static func policy(_ refusedAction: String?) -> String {
+        var text = """
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata:
+          name: tcp
+
+        """
+        if let refusedAction {
+            text += "  annotations:\n    \(PolicyDocument.refusedActionAnnotation): \"\(refusedAction)\"\n"
+        }
+        return text + """
+        spec:
+          endpointSelector:
+            matchLabels:
+              app: client
+          egress:
+            - toFQDNs:
+                - matchPattern: "*.demo.test"
+              toPorts:
+                - ports:
+                    - port: "80"
+                      protocol: TCP
+            - toCIDR:
+                - 10.220.3.2/32
+              toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: TCP
+            - toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: ANY
+                  rules:
+                    dns:
+                      - matchPattern: "*.demo.test"
+
+        """
+    }
+
+    static func with(endpoint kind: EndpointKind = .veth, refusedAction: String? = nil,
+                     _ body: (TCPWorld) async throws -> Void) async throws {
+        try await withNetworkFixture { fixture in
+            try await withBPFFSDirectory { pin in
+                try await withCgroupFixture { cgroup in
+                    let topology = try NodeTopology(fixture: fixture)
+                    let pod = try topology.addPod()
+                    let dns = try topology.addHost()
+                    let web1 = try topology.addHost()
+                    let web2 = try topology.addHost()
+                    let rogue = try topology.addHost()
+                    try topology.addAddress(relayAddress, to: dns)
+                    let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4, dns.ipv6], zones: [zone, otherZone])
+                    defer { knot.stop() }
+                    let rogueKnot = try KnotServer(namespace: rogue.namespace, listen: [rogue.ipv4], zones: [zone])
+                    defer { rogueKnot.stop() }
+                    var listeners: [SocketClient.Listener] = []
+                    for host in [web1, web2] { listeners.append(try host.namespace.perform { try SocketClient.Listener(port: 80) }) }
+                    defer { listeners.forEach { $0.stop() } }
+
+                    let agent = try PolicyAgent(configuration: .init(
+                        pinDirectory: pin, dnsServers: [DNSServer(dns.ipv4)!, DNSServer(dns.ipv6)!, DNSServer(relayAddress)!]))
+                    do {
+                        let tcp = try TCPDatapath.load(pinDirectory: pin)
+                        let name: String
+                        switch kind {
+                        case .veth:
+                            name = "pod0"
+                            try await agent.addEndpoint(Endpoint(
+                                name: name, attachment: .veth(interface: pod.nodeInterface, namespace: topology.node.name),
+                                labels: ["app": "client"]))
+                            try await agent.enableTCP(tcp, endpoint: name, podNamespace: pod.namespace.name, sockopsCgroup: cgroup.path)
+                        case .cgroup:
+                            name = "job"
+                            try await agent.addEndpoint(Endpoint(name: name, attachment: .cgroup(path: cgroup.path), labels: ["app": "client"]))
+                            try await agent.enableTCP(tcp, endpoint: name)
+                        }
+                        try await agent.apply(PolicyDocument.parse(yaml: policy(refusedAction)))
+                        let world = TCPWorld(topology: topology, pod: pod, dns: dns, web1: web1, web2: web2, rogue: rogue,
+                                             agent: agent, tcp: tcp, cgroup: cgroup, endpoint: name)
+                        try await body(world)
+                        try await world.expectNoConnectionState()
+                        try await agent.shutdown(removeDatapath: true)
+                    } catch {
+                        try? await agent.shutdown(removeDatapath: true)
+                        throw error
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a shell command in the pod's namespace, inside the clients' cgroup.
+    func inPod(_ script: String) throws -> CommandResult {
+        try cgroup.run(["ip", "netns", "exec", pod.namespace.name, "bash", "-c", script], check: false)
+    }
+
+    /// A crafted client in the pod (in the cgroup) exchanging `queries` with the relay in
+    /// `mode` (or straight with Knot when `direct`). Checks that the client received exactly
+    /// the bytes the relay sent.
+    @discardableResult
+    func exchange(_ mode: DNSTCPRelay.Mode = .normal, direct: Bool = false, _ queries: [DNSTCPClient.Query],
+                  writes: DNSTCPClient.Writes = .one, expect: Int? = nil, expectAll: Bool = true,
+                  timeout: Double = 3, sourceLocation: SourceLocation = #_sourceLocation) throws -> DNSTCPClient.Result {
+        if direct {
+            let r = try DNSTCPClient.run(namespace: pod.namespace, cgroup: cgroup, server: dns.ipv4, queries: queries,
+                                         writes: writes, expect: expect, timeout: timeout)
+            if expectAll { #expect(r.responses.count == (expect ?? queries.count), "\(r)", sourceLocation: sourceLocation) }
+            return r
+        }
+        let relay = try DNSTCPRelay(namespace: dns.namespace, address: Self.relayAddress, upstream: dns.ipv4, mode: mode)
+        defer { relay.stop() }
+        let r = try DNSTCPClient.run(namespace: pod.namespace, cgroup: cgroup, server: Self.relayAddress, queries: queries,
+                                     writes: writes, expect: expect, timeout: timeout)
+        let sent = relay.waitForConnections(1)
+        #expect(sent.count == 1, sourceLocation: sourceLocation)
+        #expect(r.received == sent.first, "the client must receive every byte unchanged (\(r.received.count) received, \(sent.first?.count ?? 0) sent)",
+                sourceLocation: sourceLocation)
+        if expectAll { #expect(r.responses.count == (expect ?? queries.count), "\(r)", sourceLocation: sourceLocation) }
+        return r
+    }
+
+    /// Learned names of the endpoint with their live addresses.
+    func learned() async throws -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for n in try await agent.snapshot() where n.endpoint == endpoint {
+            out[n.name] = n.addresses.filter { $0.expiresIn > 0 }.map(\.address)
+        }
+        return out
+    }
+
+    func connects(_ address: String, port: UInt16 = 80) throws -> Bool {
+        let script = "/usr/bin/python3 -c \"import socket; s = socket.socket(socket.AF_INET6 if ':' in '\(address)' else socket.AF_INET); s.settimeout(1); s.connect(('\(address)', \(port)))\""
+        return try inPod(script).status == 0
+    }
+
+    /// Every connection has closed: no per-connection state and no partial response is left.
+    func expectNoConnectionState(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + .seconds(3)
+        while try !(tcp.connections().isEmpty && tcp.partialResponses().isEmpty && tcp.sockets().isEmpty),
+              ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try tcp.connections().isEmpty, "leaked connection state", sourceLocation: sourceLocation)
+        #expect(try tcp.partialResponses().isEmpty, "leaked partial responses", sourceLocation: sourceLocation)
+        #expect(try tcp.sockets().isEmpty, "sockets left in the sockhash", sourceLocation: sourceLocation)
+        let t = try tcp.counterValues()
+        #expect(t[.connections] == t[.closed], "every tracked connection closed", sourceLocation: sourceLocation)
+        #expect(t[.trackFailed] == 0, sourceLocation: sourceLocation)
+    }
+}
