@@ -273,13 +273,22 @@ def main():
         L.append("| %s / %s | %s |" % (key[1].replace(".o", ""), key[2], " | ".join(row(key))))
     L.append("")
     other = [k for k in proj if k[0] != "v3"]
+
+    def verdicts(key):
+        return [(by_kernel[n].get(key) or {}).get("verdict") for n in order]
+
+    differing = [k for k in other if verdicts(k) != verdicts(("v3",) + k[1:])]
     if other:
-        L.append("### Other builds of the same sources")
+        L.append("### Other builds of the same sources (rows whose verdicts differ from v3)")
         L.append("")
-        L.append("| build | object / program | " + " | ".join(labels) + " |")
-        L.append("|---|---|" + "---|" * len(labels))
-        for key in other:
-            L.append("| %s | %s / %s | %s |" % (key[0], key[1].replace(".o", ""), key[2], " | ".join(row(key))))
+        if differing:
+            L.append("| build | object / program | " + " | ".join(labels) + " |")
+            L.append("|---|---|" + "---|" * len(labels))
+            for key in differing:
+                L.append("| %s | %s / %s | %s |" % (key[0], key[1].replace(".o", ""), key[2], " | ".join(row(key))))
+            L.append("")
+        L.append("%d other rows have the same verdict as v3 on every kernel (their counts are in matrix.json)."
+                 % (len(other) - len(differing)))
         L.append("")
     failed = [r for r in compile_rows if not r["ok"]]
     if failed:
