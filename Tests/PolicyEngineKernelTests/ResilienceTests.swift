@@ -1,0 +1,252 @@
+import DNSWire
+import FQDNPolicyTesting
+import Foundation
+import Glibc
+import PolicyEngine
+import Testing
+
+/// Resilience on the real kernel (issue 8): the agent can die without DNS or enforcement
+/// noticing, long-lived flows outlive the TTL of their destination.
+@Suite(.serialized) struct ResilienceTests {
+    /// web1 and alias (-> backend = web2's address) allowed on TCP 80; DNS for web1, short, alias.
+    static let policy = policyYAML(egress: """
+        - toFQDNs:
+            - matchName: web1.demo.test
+            - matchName: alias.demo.test
+          toPorts:
+            - ports:
+                - port: "80"
+                  protocol: TCP
+        - toPorts:
+            - ports:
+                - port: "53"
+                  protocol: ANY
+              rules:
+                dns:
+                  - matchName: web1.demo.test
+                  - matchName: short.demo.test
+                  - matchName: alias.demo.test
+
+    """)
+
+    static var fqdnctl: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("fqdnctl").path
+    }
+
+    /// `fqdnctl metrics --pin` parsed: counter name (Prometheus) -> value.
+    static func metrics(pin: String) throws -> [Counter: UInt64] {
+        let text = try runCommand([fqdnctl, "metrics", "--pin", pin]).stdout
+        var values: [String: UInt64] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let v = UInt64(parts[1]) { values[String(parts[0])] = v }
+        }
+        var out: [Counter: UInt64] = [:]
+        for c in Counter.allCases { out[c] = values[c.prometheusName] }
+        return out
+    }
+
+    /// A `fqdnctl agent` child process; stderr goes to a file (read for readiness and reports).
+    final class AgentProcess: @unchecked Sendable {
+        let process = Process()
+        let logPath: String
+
+        init(arguments: [String]) throws {
+            logPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-agent-\(getpid())-\(UUID().uuidString.prefix(8)).log").path
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            process.executableURL = URL(fileURLWithPath: ResilienceTests.fqdnctl)
+            process.arguments = ["agent"] + arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            try process.run()
+        }
+
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        /// Waits until the agent reports its datapath loaded/adopted.
+        func waitReady(timeout: Double = 120) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if log.contains("agent: datapath") { return true }
+                if !process.isRunning { return false }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+
+        func kill(_ signal: Int32) {
+            if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+        }
+
+        func stop() {
+            kill(SIGKILL)
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: logPath)
+        }
+    }
+
+    /// dnsperf's summary.
+    struct LoadReport {
+        var sent = 0, completed = 0, lost = 0, noerror = 0, qps = 0.0
+        var text = ""
+        init(_ text: String) {
+            self.text = text
+            func value(_ label: String) -> String? {
+                guard let line = text.split(separator: "\n").first(where: { $0.contains(label) }) else { return nil }
+                return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            sent = value("Queries sent").flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
+            completed = value("Queries completed").flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
+            lost = value("Queries lost").flatMap { Int($0.split(separator: " ").first ?? "") } ?? -1
+            qps = value("Queries per second").flatMap { Double($0) } ?? 0
+            if let codes = value("Response codes"), let r = codes.range(of: "NOERROR ") {
+                noerror = Int(codes[r.upperBound...].prefix { $0.isNumber }) ?? 0
+            }
+        }
+    }
+
+    // MARK: - Agent killed under DNS load
+
+    @Test(.kernel, .timeLimit(.minutes(5)))
+    func agentKilledUnderDNSLoad() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.fqdnctl), "fqdnctl not built at \(Self.fqdnctl)")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/dnsperf"), "dnsperf is not installed")
+        try await withNetworkFixture { fixture in
+            try await withBPFFSDirectory { pin in
+                let topology = try NodeTopology(fixture: fixture)
+                let pod = try topology.addPod()
+                let dns = try topology.addHost()
+                let web1 = try topology.addHost()
+                let web2 = try topology.addHost()
+                let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4, dns.ipv6], zones: [Environment.zone])
+                defer { knot.stop() }
+                var listeners: [SocketClient.Listener] = []
+                for host in [web1, web2] {
+                    for port: UInt16 in [80, 8080] { listeners.append(try host.namespace.perform { try SocketClient.Listener(port: port) }) }
+                }
+                defer { listeners.forEach { $0.stop() } }
+                let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-resilience-\(getpid())").path
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                try Self.policy.write(toFile: "\(dir)/policy.yaml", atomically: true, encoding: .utf8)
+                try "web1.demo.test A\nweb1.demo.test AAAA\nshort.demo.test A\n".write(toFile: "\(dir)/queries.txt", atomically: true, encoding: .utf8)
+
+                let agentArguments = [
+                    "--policy", "\(dir)/policy.yaml", "--pin", pin, "--gc-interval", "1",
+                    "--endpoint", "pod0:iface=\(pod.nodeInterface),netns=\(topology.node.name),labels=app=pod0",
+                    "--dns-server", dns.ipv4, "--dns-server", "[\(dns.ipv6)]:53",
+                ]
+                // Cleanup order (also on failure): agents killed first, then the pins removed.
+                defer { try? Datapath.remove(pinDirectory: pin) }
+                let agent = try AgentProcess(arguments: agentArguments)
+                defer { agent.stop() }
+                var second: AgentProcess?
+                defer { second?.stop() }
+                let ready = try await agent.waitReady()
+                try #require(ready, "agent did not start: \(agent.log)")
+
+                func connect(_ address: String, _ port: UInt16 = 80) throws -> Int32 {
+                    try pod.namespace.perform { try SocketClient.connectResult(to: address, port: port, timeout: 1) }
+                }
+                func resolve(_ name: String) throws -> ResponseFacts? {
+                    let q = DNSMessageBuilder.query(name: name, id: UInt16.random(in: 1...UInt16.max))
+                    return try pod.namespace.perform { try SocketClient.dnsQuery(q, server: dns.ipv4, timeout: 2) }
+                        .map { ResponseFacts.extract(from: $0) }
+                }
+
+                // Before the load: web1 learned and usable, web2 (not resolved) and web1:8080 denied.
+                #expect(try resolve("web1.demo.test")?.credited.map { "\($0.address)" } == [web1.ipv4])
+                #expect(try connect(web1.ipv4) == 0)
+                #expect(try connect(web2.ipv4) == ETIMEDOUT)
+                #expect(try connect(web1.ipv4, 8080) == ETIMEDOUT)
+
+                // 12 s of DNS load at 1,500 qps from the pod against the real server.
+                let loadSeconds = 12
+                let perf = Process()
+                perf.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                perf.arguments = ["ip", "netns", "exec", pod.namespace.name, "dnsperf", "-s", dns.ipv4, "-d", "\(dir)/queries.txt",
+                                  "-l", "\(loadSeconds)", "-Q", "1500", "-c", "4", "-q", "200", "-t", "2"]
+                let perfOut = Pipe()
+                perf.standardOutput = perfOut
+                perf.standardError = perfOut
+                try perf.run()
+                defer { if perf.isRunning { Glibc.kill(perf.processIdentifier, SIGKILL) } }
+                let reader = Task.detached { perfOut.fileHandleForReading.readDataToEndOfFile() }
+
+                try await Task.sleep(for: .seconds(4))
+                let beforeKill = try Self.metrics(pin: pin)
+                agent.kill(SIGKILL)
+                agent.process.waitUntilExit()
+                #expect(agent.process.terminationReason == .uncaughtSignal)
+                #expect(agent.process.terminationStatus == SIGKILL)
+
+                // No agent: enforcement and learning go on in the kernel.
+                var allowedOK = 0, allowedTried = 0
+                for _ in 0..<5 {
+                    allowedTried += 1
+                    if try connect(web1.ipv4) == 0 { allowedOK += 1 }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(allowedOK == allowedTried, "allowed connections without agent: \(allowedOK)/\(allowedTried)")
+                #expect(try connect(web1.ipv4, 8080) == ETIMEDOUT, "port still denied")
+                #expect(try connect(web2.ipv4) == ETIMEDOUT, "web2 not learned yet")
+                // First resolution of alias while no agent runs: learned, usable.
+                let alias = try #require(try resolve("alias.demo.test"))
+                #expect(alias.rcode == 0)
+                #expect(alias.credited.map { "\($0.address)" } == [web2.ipv4])
+                #expect(try connect(web2.ipv4) == 0, "name resolved without agent is usable")
+                #expect(try connect(web2.ipv4, 8080) == ETIMEDOUT)
+                // A denied name is still refused by the kernel.
+                let refused = try #require(try resolve("web2.demo.test"))
+                #expect(refused.rcode == 5)
+
+                perf.waitUntilExit()
+                let report = LoadReport(String(decoding: await reader.value, as: UTF8.self))
+                let afterLoad = try Self.metrics(pin: pin)
+                print("[resilience] dnsperf: sent \(report.sent), completed \(report.completed), lost \(report.lost), NOERROR \(report.noerror), \(report.qps) qps")
+                #expect(report.sent >= 1000 * (loadSeconds - 1), "\(report.text)")
+                #expect(report.lost == 0, "\(report.text)")
+                #expect(report.completed == report.sent)
+                #expect(report.noerror == report.completed, "\(report.text)")
+                #expect(report.qps >= 1000)
+
+                // Counters from the pinned state: the kernel answered/learned/enforced while no agent ran.
+                func delta(_ c: Counter) -> UInt64 { (afterLoad[c] ?? 0) - (beforeKill[c] ?? 0) }
+                print("[resilience] after kill: dns_responses +\(delta(.dnsResponses)), learned +\(delta(.addressesLearned)), refreshed +\(delta(.addressesRefreshed)), allowed_learned +\(delta(.egressAllowedLearned)), denied +\(delta(.egressDenied)), refused +\(delta(.dnsQueriesRefused))")
+                #expect(delta(.dnsResponses) >= UInt64(1000 * (loadSeconds - 6)))
+                #expect(delta(.addressesLearned) >= 1, "alias learned without agent")
+                #expect(delta(.addressesRefreshed) >= 1000)
+                #expect(delta(.egressAllowedLearned) >= 6)
+                #expect(delta(.egressDenied) >= 3)
+                #expect(delta(.egressDeniedPort) >= 2)
+                #expect(delta(.dnsQueriesRefused) >= 1)
+                #expect(afterLoad[.learnFailed] == 0)
+                #expect(afterLoad[.dnsResponsesMalformed] == 0)
+                #expect(afterLoad[.inflightFailed] == 0)
+
+                // A new agent adopts the state: what was learned without agent is kept.
+                func learnedPairs() throws -> Set<String> {
+                    var out = Set<String>()
+                    for n in try DatapathMaps.pinned(at: pin).learned() where n.name != "short.demo.test" {
+                        for a in n.addresses { out.insert("\(n.name) \(a.address)") }
+                    }
+                    return out
+                }
+                let snapshotBefore = try learnedPairs()
+                #expect(snapshotBefore.contains("alias.demo.test \(web2.ipv4)"))
+                let next = try AgentProcess(arguments: agentArguments)
+                second = next
+                let nextReady = try await next.waitReady()
+                try #require(nextReady, "second agent did not start: \(next.log)")
+                #expect(next.log.contains("adopted"), "\(next.log)")
+                #expect(try learnedPairs() == snapshotBefore, "nothing learned is lost")
+                #expect(try connect(web2.ipv4) == 0)
+                #expect(try connect(web1.ipv4) == 0)
+                next.kill(SIGTERM)
+                next.process.waitUntilExit()
+                #expect(next.process.terminationStatus == 0, "\(next.log)")
+            }
+        }
+    }
+}
