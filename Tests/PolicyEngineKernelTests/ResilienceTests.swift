@@ -249,4 +249,131 @@ import Testing
             }
         }
     }
+    // MARK: - Live flows outlive TTL
+
+    @Test(.kernel, .timeLimit(.minutes(2)))
+    func establishedFlowOutlivesTTLNewConnectionDenied() async throws {
+        let yaml = policyYAML(egress: """
+            - toFQDNs:
+                - matchName: short.demo.test
+              toPorts:
+                - ports:
+                    - port: "9000"
+                      protocol: TCP
+            - toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: ANY
+                  rules:
+                    dns:
+                      - matchName: short.demo.test
+
+        """)
+        try await Environment.with(policyYAML: yaml) { env in
+            let server = try env.web1.namespace.perform { try EchoServer(port: 9000) }
+            defer { server.stop() }
+            let r = try #require(try env.resolve("short.demo.test"))
+            #expect(r.facts.credited.map(\.ttl) == [2])
+            let flow = try env.pods[0].namespace.perform { try EchoConnection(to: env.web1.ipv4, port: 9000) }
+            defer { flow.close() }
+            #expect(try flow.roundTrip("before expiry"))
+            let before = try await env.counters()
+            // Past the TTL (2 s): the address is expired, the flow is not.
+            try await Task.sleep(for: .milliseconds(3500))
+            #expect(try await env.learned()["short.demo.test"]?.isEmpty ?? true, "address expired")
+            for i in 0..<5 {
+                #expect(try flow.roundTrip("after expiry \(i)"), "established flow survives the TTL")
+            }
+            // A new connection to the expired address is denied.
+            #expect(try env.pods[0].namespace.perform { try SocketClient.connectResult(to: env.web1.ipv4, port: 9000, timeout: 1) } == ETIMEDOUT)
+            let after = try await env.counters()
+            #expect((after[.egressAllowedFlow] ?? 0) - (before[.egressAllowedFlow] ?? 0) >= 5)
+            #expect((after[.egressDeniedExpired] ?? 0) - (before[.egressDeniedExpired] ?? 0) >= 1)
+            // Garbage collection removes the expired address but keeps the live flow.
+            _ = try await env.agent.collectGarbage()
+            #expect(try flow.roundTrip("after gc"))
+            // A fresh answer allows new connections again.
+            _ = try #require(try env.resolve("short.demo.test"))
+            #expect(try env.connects(env.web1.ipv4, port: 9000))
+        }
+    }
+}
+
+/// A TCP echo server (call the initializer inside the server's namespace): every connection
+/// gets its bytes back until it closes.
+final class EchoServer: @unchecked Sendable {
+    let fd: Int32
+
+    init(port: UInt16) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketClient.SocketError.call("socket", errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        let b = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard b == 0, listen(fd, 16) == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw SocketClient.SocketError.call("bind/listen", e)
+        }
+        self.fd = fd
+        Thread {
+            while true {
+                let c = accept(fd, nil, nil)
+                if c < 0 { if errno == EINTR { continue }; return }
+                Thread {
+                    var buf = [UInt8](repeating: 0, count: 4096)
+                    while true {
+                        let n = recv(c, &buf, buf.count, 0)
+                        if n <= 0 { break }
+                        _ = send(c, buf, n, Int32(MSG_NOSIGNAL))
+                    }
+                    Glibc.close(c)
+                }.start()
+            }
+        }.start()
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        Glibc.close(fd)
+    }
+}
+
+/// A long-lived TCP client connection (made inside the client's namespace).
+final class EchoConnection: @unchecked Sendable {
+    let fd: Int32
+
+    init(to address: String, port: UInt16) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketClient.SocketError.call("socket", errno) }
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, address, &sa.sin_addr) == 1 else { Glibc.close(fd); throw SocketClient.SocketError.address(address) }
+        let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { let e = errno; Glibc.close(fd); throw SocketClient.SocketError.call("connect", e) }
+        self.fd = fd
+    }
+
+    /// Sends `text` and waits (1 s) for the same bytes back.
+    func roundTrip(_ text: String) throws -> Bool {
+        let bytes = Array(text.utf8)
+        guard send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { return false }
+        var got: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while got.count < bytes.count {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { return false }
+            got += buf.prefix(n)
+        }
+        return got == bytes
+    }
+
+    func close() { Glibc.close(fd) }
 }
