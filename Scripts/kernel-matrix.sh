@@ -3,7 +3,7 @@
 # differential-tested on Debian's 5.10, 6.1, 6.12 and 7.2 kernels under qemu (TCG) and on the
 # host kernel. See Documentation/KernelMatrix.md for what it measures and how to read it.
 #
-#   Scripts/kernel-matrix.sh [--kernels "5.10 6.1 6.12 7.2"] [--out DIR] [--seeded N]
+#   Scripts/kernel-matrix.sh [--kernels "5.10 6.1 6.12 7.2"] [--out DIR] [--seeded N] [--seed S]
 #                            [--swift-cases N|all|0] [--fqdnctl PATH] [--timeout SECONDS] [--mem MB]
 #                            [--loop-variants] [--variants "v3 v2"] [--only "parser_test trie_test"]
 #
@@ -26,6 +26,7 @@ WORK=${KMATRIX_WORK:-$ROOT_DIR/.build-kmatrix}
 kernels="5.10 6.1 6.12 7.2"
 out="$WORK/report"
 seeded=3000
+seed=1
 swift_cases=600
 fqdnctl=""
 guest_timeout=900
@@ -38,6 +39,7 @@ while (($#)); do
     --kernels) kernels=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --seeded) seeded=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
     --swift-cases) swift_cases=$2; shift 2 ;;
     --fqdnctl) fqdnctl=$2; shift 2 ;;
     --timeout) guest_timeout=$2; shift 2 ;;
@@ -144,7 +146,7 @@ parser_test parse_packet packets.bin
 parser_test parse_buffer buffers.bin --msg-map msg_in
 EOF
 python3 "$KM/gencases.py" --corpus "$ROOT_DIR/Tests/Fixtures/dns-corpus/knot" --out "$STAGE/cases" \
-    --seeded "$seeded" >&2
+    --seeded "$seeded" --seed "$seed" >&2
 phase[build]=$(since "$t")
 
 # ------------------------------------------------------------------ host kernel
@@ -244,5 +246,5 @@ args=()
 for k in $kernels; do args+=(--guest "$k=$out/logs/guest-$k.log=$(dirname "${vmlinuz[$k]}")/SOURCE"); done
 python3 "$KM/report.py" --host "$out/logs/host.log" "${args[@]}" --compile "$compile_log" \
   --swift "$swift_json" --cases "$STAGE/cases/cases.json" --timings "$timings" \
-  --command "Scripts/kernel-matrix.sh --kernels \"$kernels\" --seeded $seeded --swift-cases $swift_cases$($loop_variants && echo ' --loop-variants')${only_variants:+ --variants \"$only_variants\"}${only_sources:+ --only \"$only_sources\"}" \
+  --command "Scripts/kernel-matrix.sh --kernels \"$kernels\" --seeded $seeded --seed $seed --swift-cases $swift_cases$($loop_variants && echo ' --loop-variants')${only_variants:+ --variants \"$only_variants\"}${only_sources:+ --only \"$only_sources\"}" \
   --json "$out/matrix.json" --md "$out/matrix.md"
