@@ -91,6 +91,9 @@ let package = Package(
             name: "DatapathBench",
             dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFObjects", "DNSWire", "CFQDNShared", "CLibbpf"]
         ),
+        // DNS over TCP with and without the TCP programs, same run (Documentation/TCP.md):
+        // `swift run --scratch-path .build-tcp TCPBench` (root).
+        .executableTarget(name: "TCPBench", dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "CLibbpf"]),
 
         // Examples: the demo (Scripts/demo.sh) and a minimal embedding of the library.
         .executableTarget(name: "fqdn-demo", path: "Examples/Demo"),
