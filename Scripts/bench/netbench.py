@@ -69,12 +69,34 @@ def _on_signal(signum, _frame):
 class Topology:
     """The namespaces, veths, knot, the web listener. `close()` removes everything."""
 
-    def __init__(self, workdir, race_names):
+    def __init__(self, workdir, race_names, logdir=None):
         self.workdir = workdir
+        self.logdir = logdir
         self.pid = os.getpid()
         self.ns = {}
         self.procs = []  # (name, Popen)
+        self.race_names = race_names
+        self.cgroup = None
+
+    def make_cgroup(self):
+        """A cgroup v2 directory of our own; every client process runs in it (DNS over TCP's
+        sockops program is attached there, so no other process on the machine is looked at)."""
+        root = None
+        for line in open("/proc/mounts"):
+            f = line.split()
+            if len(f) > 2 and f[2] == "cgroup2":
+                root = f[1]
+                break
+        if root is None:
+            return
+        path = os.path.join(root, f"fqdnbench-{self.pid}")
+        os.makedirs(path, exist_ok=True)
+        self.cgroup = path
+
+    def build(self):
+        race_names = self.race_names
         self.remove_leftovers()
+        self.make_cgroup()
         for role in ["node", "client", "dns", "web"]:
             name = f"{PREFIX}{self.pid}-{role}"
             run(["ip", "netns", "add", name])
@@ -102,7 +124,10 @@ class Topology:
 
     # -- helpers
     def exec(self, role, args, **kw):
-        return run(["ip", "netns", "exec", self.ns[role]] + args, **kw)
+        cmd = ["ip", "netns", "exec", self.ns[role]] + args
+        if role == "client" and self.cgroup:
+            cmd = ["sh", "-c", f'echo $$ > {self.cgroup}/cgroup.procs && exec "$@"', "sh"] + cmd
+        return run(cmd, **kw)
 
     def spawn(self, label, role, args, stdout=subprocess.DEVNULL, stderr=None):
         """Starts a long-running process in a namespace (`ip netns exec` execs it: the pid is the server's)."""
@@ -199,6 +224,22 @@ zone:
             if role in self.ns:
                 run(["ip", "netns", "del", self.ns[role]], check=False)
         self.ns = {}
+        if self.logdir:  # the servers' and the agent's logs outlive the run
+            os.makedirs(self.logdir, exist_ok=True)
+            for f in os.listdir(self.workdir):
+                if f.endswith((".log", ".err", ".yaml", ".conf")):
+                    run(["cp", os.path.join(self.workdir, f), self.logdir], check=False)
+        run(["rm", "-rf", self.workdir], check=False)
+        if self.cgroup:
+            for _ in range(50):  # empty once the last client process is reaped
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self.cgroup = None
 
     @staticmethod
     def remove_leftovers():
@@ -213,6 +254,27 @@ zone:
                 os.kill(int(m.group(1)), 0)
             except ProcessLookupError:
                 run(["ip", "netns", "del", name], check=False)
+        # Pins and cgroups of runs whose process is gone.
+        for base in ["/sys/fs/bpf"] + [l.split()[1] for l in open("/proc/mounts") if l.split()[2:3] == ["cgroup2"]]:
+            try:
+                entries = os.listdir(base)
+            except OSError:
+                continue
+            for e in entries:
+                m = re.match(r"fqdnbench-(\d+)$", e)
+                if not m:
+                    continue
+                try:
+                    os.kill(int(m.group(1)), 0)
+                except ProcessLookupError:
+                    path = os.path.join(base, e)
+                    if base == "/sys/fs/bpf":
+                        run(["rm", "-rf", path], check=False)
+                    else:
+                        try:
+                            os.rmdir(path)
+                        except OSError:
+                            pass
 
 
 QUERY_NAMES = 1000  # s0..s499 (1 A) and w0..w499 (CNAME + 4 A), interleaved
@@ -465,7 +527,8 @@ class Bench:
     def main(self):
         o = self.o
         cases = set(o.cases.split(","))
-        self.topo = Topology(tempfile.mkdtemp(prefix="fqdn-bench-"), o.cycles + 64)
+        self.topo = Topology(tempfile.mkdtemp(prefix="fqdn-bench-"), o.cycles + 64, os.path.join(o.out, "logs"))
+        self.topo.build()
         t = self.topo
         meta = self.results["meta"]
         meta.update(rate=o.rate, runs=o.runs, fixed_seconds=o.fixed_seconds, max_seconds=o.max_seconds,
@@ -534,13 +597,29 @@ class Bench:
         meta["sanity"] = {"outside_name_refused": refused, "udp_answer_learned": learned_udp}
         if not (refused and learned_udp):
             raise RuntimeError(f"the policy is not enforced as expected: {meta['sanity']}")
-        # TCP: learned only when the datapath parses DNS over TCP (issue 7).
+        # TCP (issue 7): `fqdnctl agent` has no option for it yet, so the DNS-over-TCP programs
+        # are loaded into the agent's pinned datapath with the library's API (DatapathBench
+        # enable-tcp = TCPDatapath.load + addPodNamespace + attachSockops, as
+        # PolicyAgent.enableTCP does), sockops on the clients' own cgroup. Then an answer over
+        # TCP must be learned, or (b) TCP is reported as not available.
+        tcp_note = None
+        help_text = run([o.fqdnctl, "agent", "--help"], check=False).stdout
+        if "tcp" in help_text.lower().replace("tcp flow", ""):
+            meta["agent_tcp_option_seen"] = True
+        if o.datapath_bench and t.cgroup:
+            r = run([o.datapath_bench, "enable-tcp", "--pin", self.pin, "--pod-netns", t.ns["client"],
+                     "--node-netns", t.ns["node"], "--interface", t.ifaces["client"], "--cgroup", t.cgroup], check=False)
+            if r.returncode != 0:
+                tcp_note = f"loading the DNS-over-TCP programs failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}"
+            else:
+                meta["tcp_enabled_by"] = "DatapathBench enable-tcp (TCPDatapath.load, addPodNamespace, attachSockops on the client cgroup)"
+        else:
+            tcp_note = "no DatapathBench binary or no cgroup v2 to attach the sockops program to"
         t.exec("client", ["kdig", "+tcp", f"@{DNS_IP}", "+time=1", "+retry=0", "+short", "s7.bench.test"], check=False)
         tcp_learned = "s7.bench.test" in self.learned()
         meta["tcp_available"] = tcp_learned
-        meta["tcp_reason"] = None if tcp_learned else (
-            "the datapath does not learn from DNS over TCP yet (an answer over TCP taught nothing: "
-            "`kdig +tcp s7.bench.test` then `fqdnctl cache` shows no entry; issue 7)")
+        meta["tcp_reason"] = None if tcp_learned else (tcp_note or
+            "an answer over TCP taught the datapath nothing (`kdig +tcp s7.bench.test`, then `fqdnctl cache` has no entry)")
         m0 = self.metrics()
 
         if "policy-udp" in cases:
@@ -590,6 +669,9 @@ class Bench:
                 raise RuntimeError("after the agent exited, the pinned datapath no longer enforces")
             log("policy udp (agent stopped, datapath pinned)")
             self.measure("policy-noagent-udp", DNS_IP, "udp")
+            if tcp_learned:
+                log("policy tcp (agent stopped, datapath pinned)")
+                self.measure("policy-noagent-tcp", DNS_IP, "tcp")
 
     def close(self):
         try:
@@ -621,6 +703,7 @@ def generated_pattern(i):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fqdnctl", required=True)
+    ap.add_argument("--datapath-bench", help="DatapathBench binary (loads the DNS-over-TCP programs for (b) TCP)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rate", type=int, default=5000)

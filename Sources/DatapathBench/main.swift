@@ -152,7 +152,7 @@ final class World: @unchecked Sendable {
 
 // Cleanup on SIGINT/SIGTERM: pins and namespaces (the fixture's names carry our pid).
 nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
-for sig in [SIGINT, SIGTERM] {
+for sig in [SIGINT, SIGTERM] where mode != "enable-tcp" {
     signal(sig, SIG_IGN)
     let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
     s.setEventHandler {
@@ -392,6 +392,27 @@ func control() async throws {
     await world.close()
 }
 
+// MARK: - enable-tcp
+
+/// `enable-tcp --pin DIR --pod-netns NS --node-netns NS --interface IF --cgroup PATH`: loads the
+/// DNS-over-TCP programs into the datapath pinned at DIR (a running `fqdnctl agent`'s), maps the
+/// pod's namespace to the veth endpoint on IF (in NS), attaches sockops to PATH (pinned link)
+/// and exits: everything stays attached to the pins (removing the pin directory removes it).
+/// For netbench.py while `fqdnctl agent` has no option for TCP (PolicyAgent.enableTCP does this).
+func enableTCP() throws {
+    let pin = option("--pin", ""), pod = option("--pod-netns", ""), nodeNS = option("--node-netns", "")
+    let interface = option("--interface", ""), cgroup = option("--cgroup", "")
+    guard !pin.isEmpty, !pod.isEmpty, !nodeNS.isEmpty, !interface.isEmpty, !cgroup.isEmpty else {
+        throw BenchError("enable-tcp needs --pin, --pod-netns, --node-netns, --interface and --cgroup")
+    }
+    let index = try NetworkNamespace(named: nodeNS).perform { if_nametoindex(interface) }
+    guard index != 0 else { throw BenchError("no interface \(interface) in \(nodeNS)") }
+    let tcp = try TCPDatapath.load(pinDirectory: pin)
+    try tcp.addPodNamespace(pod, ifindex: index)
+    try tcp.attachSockops(cgroup: cgroup)
+    note("DNS over TCP enabled: pod namespace \(pod) -> ifindex \(index), sockops on \(cgroup)")
+}
+
 // MARK: - main
 
 guard getuid() == 0 else {
@@ -402,6 +423,7 @@ do {
     switch mode {
     case "micro": try await micro()
     case "control": try await control()
+    case "enable-tcp": try enableTCP()
     default:
         note("usage: DatapathBench micro [--repeat N] [--rounds R] | control [--sizes 1000,10000,100000]")
         exit(2)
