@@ -267,9 +267,18 @@ public final class Datapath: @unchecked Sendable {
                 let link = try bpf { () throws(BPFError) in try BPFAttachment.openPinnedLink(path) }
                 if let fd = link.linkFD {
                     let r = bpf_link_update(fd, prog.fd, nil)
-                    if r < 0 { throw .bpf(.syscall(op: "bpf_link_update(\(path))", errno: BPFErrno(-r))) }
+                    // ENOLINK: the link's interface is gone (the pod's veth was deleted, maybe
+                    // recreated under the same name). Drop the severed link's pin and attach anew.
+                    if r == -ENOLINK {
+                        unlink(path)
+                    } else if r < 0 {
+                        throw .bpf(.syscall(op: "bpf_link_update(\(path))", errno: BPFErrno(-r)))
+                    } else {
+                        continue
+                    }
+                } else {
+                    continue
                 }
-                continue
             }
             let attachment = try bpf { () throws(BPFError) -> BPFAttachment in
                 switch endpoint.attachment {

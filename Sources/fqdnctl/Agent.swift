@@ -72,6 +72,14 @@ struct Agent: AsyncParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
+        // One agent per pin directory: a second one would fight the first over the same maps
+        // and links. The pinned meta record names the running agent (a killed one's PID is
+        // dead and does not count).
+        if let other = runningAgent(pin: pin) {
+            log("error: another agent (pid \(other)) runs on \(pin); stop it first (SIGTERM; the datapath keeps enforcing meanwhile)")
+            throw ExitCode(1)
+        }
+
         let agent: PolicyAgent
         do {
             agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: servers, flowGrace: flowGrace))
@@ -125,6 +133,17 @@ struct Agent: AsyncParsableCommand {
         }
         log(cleanup ? "agent: stopped; datapath removed" : "agent: stopped; datapath left pinned at \(pin) (still enforcing)")
     }
+}
+
+/// The PID of a live `fqdnctl agent` (not this process) recorded in the pinned meta record.
+func runningAgent(pin: String) -> Int32? {
+    guard let meta = try? DatapathMaps.pinned(at: pin).metaRecord(), meta.agentPID != 0 else { return nil }
+    let pid = Int32(bitPattern: meta.agentPID)
+    guard pid != getpid(), kill(pid, 0) == 0 || errno == EPERM else { return nil }
+    // A recycled PID of an unrelated process does not count.
+    guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+    let args = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    return args.contains("agent") ? pid : nil
 }
 
 /// A line on stderr (stdout carries only events).

@@ -297,6 +297,207 @@ import Testing
             #expect(try env.connects(env.web1.ipv4, port: 9000))
         }
     }
+
+    // MARK: - Pressure
+
+    @Test(.kernel, .timeLimit(.minutes(2)))
+    func maxIPsPerNameEvictsTheOldest() async throws {
+        let many = ["10.220.9.1", "10.220.9.2", "10.220.9.3", "10.220.9.4"]
+        let yaml = policyYAML(egress: """
+            - toFQDNs:
+                - matchName: many.demo.test
+                - matchName: web1.demo.test
+            - toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: ANY
+                  rules:
+                    dns:
+                      - matchName: many.demo.test
+                      - matchName: web1.demo.test
+
+        """, annotations: [PolicyDocument.maxIPsAnnotation: "2"])
+        try await World.with(records: many.map { "many A \($0)" }, policy: yaml) { w in
+            for a in many { try w.topology.addAddress(a, to: w.web) }
+            #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
+            let r = try #require(try w.resolve("many.demo.test"))
+            let order = r.credited.map { "\($0.address)" }
+            #expect(Set(order) == Set(many))
+            let learned = try await w.learned()
+            // Ring of 2 slots: the last two credited stay, the two oldest were evicted.
+            #expect(Set(learned["many.demo.test"] ?? []) == Set(order.suffix(2)), "\(learned)")
+            #expect(learned["web1.demo.test"] == [w.web.ipv4], "unrelated name untouched")
+            for a in order.prefix(2) { #expect(try w.connect(a) == ETIMEDOUT, "\(a) evicted") }
+            for a in order.suffix(2) { #expect(try w.connect(a) == 0, "\(a) kept") }
+            #expect(try w.connect(w.web.ipv4) == 0)
+            let c = try await w.agent.counters()
+            #expect(c[.addressesEvicted] == 2)
+            #expect(c[.learnFailed] == 0)
+            // Asking again refreshes the kept two and evicts nothing allowed-but-unkept forever:
+            // the ring stays at 2.
+            _ = try w.resolve("many.demo.test")
+            #expect((try await w.learned()["many.demo.test"] ?? []).count == 2)
+        }
+    }
+
+    // MARK: - Bad input and operations
+
+    /// Malformed answers from a trusted server (a real answer of Knot, mutated) are delivered
+    /// (or not) but credit nothing; the next good answer is learned as usual.
+    @Test(.kernel, .timeLimit(.minutes(2)))
+    func malformedAnswersFromTheServerCreditNothing() async throws {
+        let yaml = policyYAML(egress: """
+            - toFQDNs:
+                - matchName: web1.demo.test
+            - toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: ANY
+                  rules:
+                    dns:
+                      - matchName: web1.demo.test
+
+        """)
+        let fake = "10.220.0.53"
+        try await World.with(records: [], policy: yaml, extraServers: [fake]) { w in
+            try w.topology.addAddress(fake, to: w.dns)
+            // A real answer, captured from Knot, as the template.
+            let good = try #require(try w.pod.namespace.perform {
+                try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 7), server: w.dns.ipv4)
+            })
+            try await w.agent.flushLearned(endpoint: "pod0")
+            let qEnd = 12 + 16 + 4  // header, web1.demo.test, type/class
+            func patched(_ f: (inout [UInt8]) -> Void) -> [UInt8] { var m = good; f(&m); return m }
+            let mutations: [(String, [UInt8])] = [
+                ("header only", Array(good.prefix(12))),
+                ("cut in the question", Array(good.prefix(20))),
+                ("cut in the answer rdata", Array(good.prefix(good.count - 2))),
+                ("rdlength past the end", patched { $0[qEnd + 10] = 0x01; $0[qEnd + 11] = 0x00 }),
+                ("ancount 200", patched { $0[7] = 200 }),
+                ("compression loop", patched { $0[qEnd] = 0xC0; $0[qEnd + 1] = UInt8(qEnd) }),
+                ("pointer forward out of range", patched { $0[qEnd] = 0xFF; $0[qEnd + 1] = 0xFF }),
+                ("qdcount 2", patched { $0[5] = 2 }),
+                ("label length 63 past the end", patched { $0[12] = 63 }),
+                ("A rdlength 5", patched { $0[qEnd + 11] = 5 }),
+            ]
+            let responder = try w.dns.namespace.perform { try FakeDNSServer(address: fake) }
+            defer { responder.stop() }
+            let before = try await w.agent.counters()
+            for (label, message) in mutations {
+                responder.reply = message
+                let answer = try w.pod.namespace.perform {
+                    try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 7), server: fake, timeout: 1)
+                }
+                #expect(try await w.learned().isEmpty, "\(label): nothing learned")
+                #expect(try w.connect(w.web.ipv4) == ETIMEDOUT, "\(label): still denied (answer \(answer?.count ?? -1) bytes)")
+            }
+            let after = try await w.agent.counters()
+            func d(_ c: Counter) -> UInt64 { (after[c] ?? 0) - (before[c] ?? 0) }
+            print("[resilience] malformed: responses +\(d(.dnsResponses)) malformed +\(d(.dnsResponsesMalformed)) not credited +\(d(.dnsResponsesNotCredited)) mismatch +\(d(.dnsResponsesQnameMismatch)) learned +\(d(.addressesLearned))")
+            #expect(d(.addressesLearned) == 0)
+            #expect(d(.dnsResponsesMalformed) + d(.dnsResponsesNotCredited) + d(.dnsResponsesQnameMismatch) >= UInt64(mutations.count))
+            // Breaks nothing: the same server's good answer, then Knot's, are learned.
+            responder.reply = good
+            #expect(try w.pod.namespace.perform {
+                try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 7), server: fake, timeout: 1)
+            } != nil)
+            #expect(try w.connect(w.web.ipv4) == 0)
+            try await w.agent.flushLearned(endpoint: "pod0")
+            #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
+            #expect(try w.connect(w.web.ipv4) == 0)
+        }
+    }
+
+    /// The pod's interface disappears (pod deleted) and comes back with the same name (pod
+    /// restarted) while the agent is down: the new agent must attach to the new interface.
+    @Test(.kernel, .timeLimit(.minutes(2)))
+    func interfaceThatDisappearsAndComesBack() async throws {
+        try await World.with(records: [], policy: Self.webOnlyPolicy) { w in
+            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT)
+            // The interface goes away: the other endpoint, GC and status go on.
+            try w.topology.node.run(["ip", "link", "del", w.pod.nodeInterface])
+            _ = try await w.agent.collectGarbage()
+            #expect(try w.pod1Connect(w.web.ipv4) == ETIMEDOUT, "pod1 still enforced")
+            #expect(try w.resolve("web1.demo.test", pod: 1)?.credited.count == 1)
+            #expect(try w.pod1Connect(w.web.ipv4) == 0)
+            try await w.agent.shutdown()
+            // Same name again, new ifindex, then a new agent adopts the pinned state.
+            try runCommand(["ip", "link", "add", w.pod.nodeInterface, "netns", w.topology.node.name, "type", "veth", "peer", "name", "eth0", "netns", w.pod.namespace.name])
+            try w.topology.node.run(["ip", "addr", "add", "\(w.pod.gateway4)/24", "dev", w.pod.nodeInterface])
+            try w.topology.node.run(["ip", "link", "set", w.pod.nodeInterface, "up"])
+            try w.pod.namespace.run(["ip", "addr", "add", "\(w.pod.ipv4)/24", "dev", "eth0"])
+            try w.pod.namespace.run(["ip", "link", "set", "eth0", "up"])
+            try w.pod.namespace.run(["ip", "route", "add", "default", "via", w.pod.gateway4])
+            let second = try PolicyAgent(configuration: w.agent.configuration)
+            try await w.addEndpoints(to: second)
+            try await second.apply(PolicyDocument.parse(yaml: Self.webOnlyPolicy))
+            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT, "the recreated interface is enforced")
+            #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
+            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(try w.pod1Connect(w.web.ipv4) == 0, "pod1's learned state kept")
+            try await second.shutdown(removeDatapath: true)
+        }
+    }
+
+    static let webOnlyPolicy = """
+        apiVersion: cilium.io/v2
+        kind: CiliumNetworkPolicy
+        metadata:
+          name: web
+        spec:
+          endpointSelector: {}
+          egress:
+            - toFQDNs:
+                - matchName: web1.demo.test
+            - toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: ANY
+                  rules:
+                    dns:
+                      - matchName: web1.demo.test
+
+        """
+
+    /// A second `fqdnctl agent` on a pin directory whose agent runs is refused; missing bpffs
+    /// or no datapath is a clear error of the inspection commands.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func secondAgentAndMissingDatapath() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.fqdnctl))
+        let missing = try runCommand([Self.fqdnctl, "metrics", "--pin", "/sys/fs/bpf/fqdn-test-nothing-\(getpid())"], check: false)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no FQDNPolicy datapath is pinned"), "\(missing)")
+        let notBPFFS = try runCommand([Self.fqdnctl, "status", "--pin", "/tmp/fqdn-not-bpffs-\(getpid())"], check: false)
+        #expect(notBPFFS.status != 0)
+        #expect(notBPFFS.stderr.contains("no FQDNPolicy datapath is pinned"), "\(notBPFFS)")
+        try await World.with(records: [], policy: Self.webOnlyPolicy, pods: 1, inProcessAgent: false) { w in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-second-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try Self.webOnlyPolicy.write(toFile: "\(dir)/policy.yaml", atomically: true, encoding: .utf8)
+            let args = ["--policy", "\(dir)/policy.yaml", "--pin", w.pin,
+                        "--endpoint", "pod0:iface=\(w.pod.nodeInterface),netns=\(w.topology.node.name)",
+                        "--dns-server", w.dns.ipv4]
+            defer { try? Datapath.remove(pinDirectory: w.pin) }
+            let first = try AgentProcess(arguments: args)
+            defer { first.stop() }
+            let ready = try await first.waitReady()
+            try #require(ready, "\(first.log)")
+            let second = try runCommand([Self.fqdnctl, "agent"] + args, check: false)
+            #expect(second.status == 1, "\(second)")
+            #expect(second.stderr.contains("another agent"), "\(second)")
+            #expect(first.process.isRunning)
+            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT)
+            // After the first agent is killed, a new one may take over.
+            first.kill(SIGKILL)
+            first.process.waitUntilExit()
+            let third = try AgentProcess(arguments: args)
+            defer { third.stop() }
+            let thirdReady = try await third.waitReady()
+            #expect(thirdReady, "\(third.log)")
+            #expect(third.log.contains("adopted"))
+        }
+    }
 }
 
 /// A TCP echo server (call the initializer inside the server's namespace): every connection
@@ -376,4 +577,123 @@ final class EchoConnection: @unchecked Sendable {
     }
 
     func close() { Glibc.close(fd) }
+}
+
+/// Answers every UDP query at `address`:53 with `reply` (its id replaced by the query's).
+final class FakeDNSServer: @unchecked Sendable {
+    let fd: Int32
+    private let lock = NSLock()
+    private var _reply: [UInt8] = []
+    var reply: [UInt8] {
+        get { lock.withLock { _reply } }
+        set { lock.withLock { _reply = newValue } }
+    }
+
+    init(address: String) throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketClient.SocketError.call("socket", errno) }
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = UInt16(53).bigEndian
+        inet_pton(AF_INET, address, &sa.sin_addr)
+        let b = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard b == 0 else { let e = errno; Glibc.close(fd); throw SocketClient.SocketError.call("bind", e) }
+        self.fd = fd
+        Thread { [self] in
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var from = sockaddr_storage()
+            while true {
+                var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let n = withUnsafeMutablePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buf, buf.count, 0, $0, &len) } }
+                if n < 0 { if errno == EINTR { continue }; return }
+                var out = self.reply
+                if out.count >= 2 && n >= 2 { out[0] = buf[0]; out[1] = buf[1] }
+                _ = withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, out, out.count, 0, $0, len) } }
+            }
+        }.start()
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        Glibc.close(fd)
+    }
+}
+
+/// A small world for these tests: a node, `pods` pods (endpoints pod0/pod1, labels app=podN),
+/// Knot on host 0 (zone demo.test with web1 plus `records`), a web host (TCP 80 on every
+/// address) and, unless `inProcessAgent` is false, an in-process agent with `policy` applied.
+struct World {
+    let topology: NodeTopology
+    let pod: NodeTopology.Member
+    let pods: [NodeTopology.Member]
+    let dns: NodeTopology.Member
+    let web: NodeTopology.Member
+    let pin: String
+    let agentOrNil: PolicyAgent?
+    var agent: PolicyAgent { agentOrNil! }
+
+    static func with(records: [String], policy: String, pods podCount: Int = 2, extraServers: [String] = [],
+                     inProcessAgent: Bool = true, _ body: (World) async throws -> Void) async throws {
+        try await withNetworkFixture { fixture in
+            try await withBPFFSDirectory { pin in
+                let topology = try NodeTopology(fixture: fixture)
+                let pods = try (0..<podCount).map { _ in try topology.addPod() }
+                let dns = try topology.addHost()
+                let web = try topology.addHost()
+                let zone = KnotServer.Zone(origin: "demo.test", records: ["web1 A 10.220.1.2"] + records)
+                let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4], zones: [zone])
+                defer { knot.stop() }
+                let listener = try web.namespace.perform { try SocketClient.Listener(port: 80) }
+                defer { listener.stop() }
+                var agent: PolicyAgent?
+                if inProcessAgent {
+                    let a = try PolicyAgent(configuration: .init(
+                        pinDirectory: pin, dnsServers: ([dns.ipv4] + extraServers).map { DNSServer($0)! }))
+                    agent = a
+                }
+                let world = World(topology: topology, pod: pods[0], pods: pods, dns: dns, web: web, pin: pin, agentOrNil: agent)
+                do {
+                    if let agent {
+                        try await world.addEndpoints(to: agent)
+                        try await agent.apply(PolicyDocument.parse(yaml: policy))
+                    }
+                    try await body(world)
+                    try? await agent?.shutdown(removeDatapath: true)
+                } catch {
+                    try? await agent?.shutdown(removeDatapath: true)
+                    try? Datapath.remove(pinDirectory: pin)
+                    throw error
+                }
+            }
+        }
+    }
+
+    func addEndpoints(to agent: PolicyAgent) async throws {
+        for (i, p) in pods.enumerated() {
+            try await agent.addEndpoint(Endpoint(name: "pod\(i)", attachment: .veth(interface: p.nodeInterface, namespace: topology.node.name),
+                                                 labels: ["app": "pod\(i)"]))
+        }
+    }
+
+    func connect(_ address: String, port: UInt16 = 80) throws -> Int32 {
+        try pod.namespace.perform { try SocketClient.connectResult(to: address, port: port, timeout: 1) }
+    }
+
+    func pod1Connect(_ address: String) throws -> Int32 {
+        try pods[1].namespace.perform { try SocketClient.connectResult(to: address, port: 80, timeout: 1) }
+    }
+
+    func resolve(_ name: String, pod index: Int = 0) throws -> ResponseFacts? {
+        let q = DNSMessageBuilder.query(name: name, id: UInt16.random(in: 1...UInt16.max))
+        return try pods[index].namespace.perform { try SocketClient.dnsQuery(q, server: dns.ipv4, timeout: 2) }
+            .map { ResponseFacts.extract(from: $0) }
+    }
+
+    func learned(_ endpoint: String = "pod0") async throws -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for n in try await agent.snapshot() where n.endpoint == endpoint {
+            out[n.name] = n.addresses.filter { $0.expiresIn > 0 }.map(\.address)
+        }
+        return out
+    }
 }
