@@ -18,7 +18,9 @@
  *
  * After a write failed with more bytes behind the refused query than the
  * query, the query framing of the connection is lost: every later write
- * fails (fail closed; Documentation/TCP.md).
+ * fails (fail closed; Documentation/TCP.md). The same when the kernel cannot
+ * hold a corked write (its scatterlist is full): the partial query is
+ * dropped, never passed unchecked.
  */
 #include "dns_tcp.h"
 
@@ -29,6 +31,17 @@ static __always_inline int tx_deny(struct sk_msg_md *msg, struct fqdn_tcp_sk *st
 	if (!apply)
 		st->flags |= FQDN_TCP_SK_F_TX_LOST;
 	tcp_count(FQDN_TCP_CTR_TX_WRITE_DENIED, 1);
+	return SK_DROP;
+}
+
+/* Holds the write until `bytes` bytes are there; the program runs again then.
+ * The verdict returned with the cork request (drop) applies only when the
+ * kernel cannot cork: then nothing of the partial query may leave. */
+static __always_inline int tx_cork(struct sk_msg_md *msg, struct fqdn_tcp_sk *st, __u32 bytes)
+{
+	bpf_msg_cork_bytes(msg, bytes);
+	st->cork_want = bytes;
+	tcp_count(FQDN_TCP_CTR_TX_CORKED, 1);
 	return SK_DROP;
 }
 
@@ -54,12 +67,16 @@ int fqdn_dns_sk_msg(struct sk_msg_md *msg)
 	cookie = st->cookie;
 	if (st->flags & FQDN_TCP_SK_F_TX_LOST)
 		return tx_deny(msg, st, 0);
-
-	if (size < 2) {
-		bpf_msg_cork_bytes(msg, 2);
-		tcp_count(FQDN_TCP_CTR_TX_CORKED, 1);
-		return SK_PASS;
+	/* Run again with fewer bytes than the cork asked for: the kernel could
+	 * not hold them (the message's scatterlist is full). Fail closed. */
+	if (st->cork_want && size < st->cork_want) {
+		st->cork_want = 0;
+		return tx_deny(msg, st, 0);
 	}
+	st->cork_want = 0;
+
+	if (size < 2)
+		return tx_cork(msg, st, 2);
 	if (bpf_msg_pull_data(msg, 0, 2, 0) < 0)
 		return tx_deny(msg, st, 0);
 	d = msg->data;
@@ -74,11 +91,8 @@ int fqdn_dns_sk_msg(struct sk_msg_md *msg)
 		fqdn_tcp_query(cookie, len, 0);
 		return tx_deny(msg, st, total >= size ? total : 0);
 	}
-	if (size < total) {
-		bpf_msg_cork_bytes(msg, total);
-		tcp_count(FQDN_TCP_CTR_TX_CORKED, 1);
-		return SK_PASS;
-	}
+	if (size < total)
+		return tx_cork(msg, st, total);
 	if (bpf_msg_pull_data(msg, 0, total, 0) < 0)
 		return tx_deny(msg, st, 0);
 	d = msg->data;

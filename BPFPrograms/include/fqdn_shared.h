@@ -682,9 +682,11 @@ struct fqdn_tcp_sk {
 	__u64 cookie;
 	__u64 cgroup_id;
 	__u32 ifindex;
-	__u32 flags; /* FQDN_TCP_SK_F_* */
+	__u32 flags;     /* FQDN_TCP_SK_F_* */
+	__u32 cork_want; /* bytes a corked write waits for (0: none) */
+	__u32 pad;
 };
-FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_sk) == 24, "fqdn_tcp_sk layout");
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_sk) == 32, "fqdn_tcp_sk layout");
 
 /* fq_tcp_buf (hash, no prealloc): socket cookie -> the first bytes of a
  * response that spans segments (FQDN_TCP_BUF_LEN bytes; struct fqdn_tcp_buf
