@@ -1,4 +1,5 @@
 import ArgumentParser
+import BPFMapBindings
 import Dispatch
 import Foundation
 import PolicyEngine
@@ -72,6 +73,11 @@ struct Agent: AsyncParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
+        if let problem = pinDirectoryProblem(pin) {
+            log("error: \(problem)")
+            throw ExitCode(1)
+        }
+
         // One agent per pin directory: a second one would fight the first over the same maps
         // and links. The pinned meta record names the running agent (a killed one's PID is
         // dead and does not count).
@@ -133,6 +139,18 @@ struct Agent: AsyncParsableCommand {
         }
         log(cleanup ? "agent: stopped; datapath removed" : "agent: stopped; datapath left pinned at \(pin) (still enforcing)")
     }
+}
+
+/// Why `pin` cannot hold a pinned datapath: its nearest existing directory is not on a bpffs
+/// (under /sys/fs/bpf the agent mounts bpffs itself when it is missing).
+func pinDirectoryProblem(_ pin: String) -> String? {
+    if pin == "/sys/fs/bpf" || pin.hasPrefix("/sys/fs/bpf/") { return nil }
+    var dir = URL(fileURLWithPath: pin).standardizedFileURL.path
+    while !FileManager.default.fileExists(atPath: dir) && dir != "/" {
+        dir = URL(fileURLWithPath: dir).deletingLastPathComponent().path
+    }
+    if BPFFS.isMounted(at: dir) { return nil }
+    return "--pin \(pin) is not on a bpffs (\(dir) is another file system); use a directory under /sys/fs/bpf or mount bpffs (mount -t bpf bpf DIR)"
 }
 
 /// The PID of a live `fqdnctl agent` (not this process) recorded in the pinned meta record.

@@ -1,3 +1,4 @@
+import BPFMapBindings
 import DNSWire
 import FQDNPolicyTesting
 import Foundation
@@ -340,6 +341,52 @@ import Testing
         }
     }
 
+    /// fq_allow4 (LRU, 65,536 entries) overfilled with 70,000 entries of another endpoint:
+    /// the kernel evicts, learning into the full map never fails, DNS goes on, a new answer
+    /// makes its address usable again.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func fullLearnedAddressMapEvictsAndLearningGoesOn() async throws {
+        try await World.with(records: [], policy: Self.webOnlyPolicy) { w in
+            #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
+            #expect(try w.connect(w.web.ipv4) == 0)
+            let map = try BPFHashMap<Allow4Key, AllowValue>(BPFMap.openPinned(w.pin + "/maps/fq_allow4"))
+            let capacity = Int(map.map.maxEntries)
+            #expect(capacity == 65536)
+            let filler = 70_000
+            let far = UInt64(1) << 62
+            var entries: [(Allow4Key, AllowValue)] = []
+            let value = AllowValue(expiry: far, nameHash: 1, policy: 0, mask: 0, ttl: 300, pad: 0)
+            for i in 0..<filler {
+                let hi = UInt8(truncatingIfNeeded: i >> 8), lo = UInt8(truncatingIfNeeded: i)
+                let key = Allow4Key(endpoint: 0xFFFF_0000, a: 10, b: 99, c: hi, d: lo, e: UInt32(i >> 16))
+                entries.append((key, value))
+            }
+            // In chunks: an LRU map makes room by evicting (never ENOSPC).
+            for chunk in stride(from: 0, to: filler, by: 10_000) {
+                try map.update(batch: Array(entries[chunk..<min(filler, chunk + 10_000)]))
+            }
+            let keys = try map.keys()
+            let fillerLeft = keys.filter { $0.endpoint >= 0xFFFF_0000 }.count
+            let evicted = filler + 1 - keys.count
+            print("[resilience] fq_allow4: capacity \(capacity), \(filler) inserted, \(keys.count) present, \(evicted) evicted by LRU, filler left \(fillerLeft)")
+            #expect(keys.count <= capacity)
+            #expect(fillerLeft < filler, "LRU evicted")
+            // DNS is unaffected; learning into the full map succeeds; the address works again.
+            for _ in 0..<20 {
+                #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
+                #expect(try w.resolve("web1.demo.test", pod: 1)?.credited.count == 1)
+            }
+            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(try w.pod1Connect(w.web.ipv4) == 0)
+            let c = try await w.agent.counters()
+            #expect(c[.learnFailed] == 0)
+            #expect(c[.inflightFailed] == 0)
+            let gc = try await w.agent.collectGarbage()
+            _ = gc
+            #expect(try await w.learned()["web1.demo.test"] == [w.web.ipv4])
+        }
+    }
+
     // MARK: - Bad input and operations
 
     /// Malformed answers from a trusted server (a real answer of Knot, mutated) are delivered
@@ -470,6 +517,16 @@ import Testing
         let notBPFFS = try runCommand([Self.fqdnctl, "status", "--pin", "/tmp/fqdn-not-bpffs-\(getpid())"], check: false)
         #expect(notBPFFS.status != 0)
         #expect(notBPFFS.stderr.contains("no FQDNPolicy datapath is pinned"), "\(notBPFFS)")
+        // A pin directory outside bpffs: refused before anything is loaded or attached.
+        let policyFile = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-pol-\(getpid()).yaml").path
+        try Self.webOnlyPolicy.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: policyFile) }
+        let outside = "/tmp/fqdn-not-bpffs-agent-\(getpid())"
+        let notPinned = try runCommand([Self.fqdnctl, "agent", "--policy", policyFile, "--endpoint", "x:iface=nosuchif0",
+                                        "--dns-server", "10.9.9.9", "--pin", outside], check: false)
+        #expect(notPinned.status == 1)
+        #expect(notPinned.stderr.contains("not on a bpffs"), "\(notPinned)")
+        #expect(!FileManager.default.fileExists(atPath: outside))
         try await World.with(records: [], policy: Self.webOnlyPolicy, pods: 1, inProcessAgent: false) { w in
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-second-\(getpid())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -696,4 +753,19 @@ struct World {
         }
         return out
     }
+}
+
+/// `struct fqdn_allow4_key` with the address split (a test-only filler key).
+struct Allow4Key: BPFPlainData, Hashable {
+    var endpoint: UInt32
+    var a: UInt8, b: UInt8, c: UInt8, d: UInt8
+    init(endpoint: UInt32, a: UInt8, b: UInt8, c: UInt8, d: UInt8, e: UInt32) {
+        self.endpoint = endpoint &+ e
+        self.a = a; self.b = b; self.c = c; self.d = d
+    }
+}
+
+/// `struct fqdn_allow`.
+struct AllowValue: BPFPlainData {
+    var expiry: UInt64, nameHash: UInt64, policy: UInt32, mask: UInt32, ttl: UInt32, pad: UInt32
 }
