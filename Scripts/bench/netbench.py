@@ -672,6 +672,36 @@ class Bench:
             if tcp_learned:
                 log("policy tcp (agent stopped, datapath pinned)")
                 self.measure("policy-noagent-tcp", DNS_IP, "tcp")
+        if "prog-stats" in cases:
+            self.prog_stats(["udp", "tcp"] if tcp_learned else ["udp"])
+
+    def prog_stats(self, transports):
+        """The attached programs' own cost during one extra fixed-rate run per transport
+        (kernel run-time stats on only for these runs: they add two clock reads per run)."""
+        o = self.o
+        ids = datapath_programs(self.pin)
+        out = {}
+        with BPFRunTimeStats():
+            for tr, rate in [(t, r) for t in transports for r in (o.rate, None)]:
+                before = program_stats(ids)
+                if rate:
+                    st, _ = dnsperf(self.topo, DNS_IP, tr, o.fixed_seconds, rate=rate)
+                else:
+                    st, _ = dnsperf(self.topo, DNS_IP, tr, o.max_seconds, clients=o.max_clients,
+                                    threads=o.max_threads, outstanding=o.max_outstanding)
+                after = program_stats(ids)
+                rows = []
+                for pid, name in sorted(ids.items(), key=lambda x: x[1]):
+                    dt = after.get(pid, (0, 0))[0] - before.get(pid, (0, 0))[0]
+                    dn = after.get(pid, (0, 0))[1] - before.get(pid, (0, 0))[1]
+                    if dn:
+                        rows.append({"program": name, "runs": dn, "ns_per_run": dt / dn,
+                                     "runs_per_query": dn / st["completed"] if st["completed"] else None,
+                                     "ns_per_query": dt / st["completed"] if st["completed"] else None})
+                out[f"{tr}@{rate or 'max'}"] = {"queries": st["completed"], "qps": st["qps"], "programs": rows}
+                log(f"  program stats {tr}: {rows}")
+        self.results["prog_stats"] = out
+        self.save()
 
     def close(self):
         try:
@@ -682,6 +712,36 @@ class Bench:
             # Pinned links and maps: removing the pins detaches and frees them (the veth is gone anyway).
             if os.path.isdir(self.pin):
                 run(["rm", "-rf", self.pin], check=False)
+
+
+class BPFRunTimeStats:
+    """Kernel run-time statistics of BPF programs while open (BPF_ENABLE_STATS: the kernel
+    counts run time and runs of every program as long as the returned fd is held; nothing
+    global is left changed when it closes)."""
+
+    def __enter__(self):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        attr = ctypes.create_string_buffer(8)  # union bpf_attr { .enable_stats.type = BPF_STATS_RUN_TIME (0) }
+        self.fd = libc.syscall(321, 32, attr, 8)  # __NR_bpf (x86_64), BPF_ENABLE_STATS
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "BPF_ENABLE_STATS")
+        return self
+
+    def __exit__(self, *a):
+        os.close(self.fd)
+
+
+def datapath_programs(pin):
+    """{id: name} of the programs that use this datapath's maps (by the pinned fq_counters map)."""
+    m = json.loads(run(["bpftool", "-j", "map", "show", "pinned", f"{pin}/maps/fq_counters"]).stdout)
+    progs = json.loads(run(["bpftool", "-j", "prog", "show"]).stdout)
+    return {p["id"]: p.get("name", "?") for p in progs if m["id"] in p.get("map_ids", [])}
+
+
+def program_stats(ids):
+    progs = json.loads(run(["bpftool", "-j", "prog", "show"]).stdout)
+    return {p["id"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in progs if p["id"] in ids}
 
 
 def generated_pattern(i):
@@ -714,7 +774,7 @@ def main():
     ap.add_argument("--max-outstanding", type=int, default=200)
     ap.add_argument("--cycles", type=int, default=10000)
     ap.add_argument("--cases", default="direct-udp,direct-tcp,dnsmasq-udp,dnsmasq-tcp,dnsdist-udp,dnsdist-tcp,"
-                                       "policy-udp,policy-tcp,policy-noagent,race,agent")
+                                       "policy-udp,policy-tcp,policy-noagent,race,agent,prog-stats")
     o = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("netbench: needs root (namespaces, BPF)")

@@ -101,6 +101,23 @@ def race_table(net):
     return out
 
 
+def prog_stats_table(net):
+    ps = net.get("prog_stats")
+    if not ps:
+        return ""
+    rows = [["transport, rate", "program (attached)", "runs per query", "ns per run", "ns per query"]]
+    for key, d in ps.items():
+        tr, _, rate = key.partition("@")
+        label = f"{tr.upper()}, " + (f"{int(rate):,} qps" if rate != "max" else f"max ({fmt(d.get('qps'))} qps)")
+        for r in d["programs"]:
+            rows.append([label, f"`{r['program']}`", fmt(r["runs_per_query"], 2), fmt(r["ns_per_run"]), fmt(r["ns_per_query"])])
+        total = sum(r["ns_per_query"] or 0 for r in d["programs"])
+        rows.append([label, "**all**", "", "", f"**{fmt(total)}**"])
+    meta = net["meta"]
+    return ("Kernel run-time statistics (BPF_ENABLE_STATS) of the attached programs during one more run per "
+            "transport at the fixed rate and at max rate (agent exited; the stats are on only for these runs):\n\n" + table(rows))
+
+
 def agent_table(net):
     meta = net["meta"]
     out = []
@@ -129,39 +146,43 @@ def plot(net_dir, png):
     with open(os.path.join(net_dir, "net.json")) as f:
         net = json.load(f)
     colors = {"direct": "#222222", "policy": "#1f77b4", "policy-noagent": "#17becf", "dnsmasq": "#d62728", "dnsdist": "#ff7f0e"}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for case in sorted_cases(lat):
-        v = lat[case]
-        if not v:
-            continue
-        base, tr = split(case)
-        n = len(v)
-        # Downsample for drawing (the curve keeps every percentile step that matters).
-        step = max(1, n // 4000)
-        xs = v[::step] + [v[-1]]
-        ys = [i / n for i in range(0, n, step)] + [1.0]
-        style = "-" if tr == "udp" else "--"
-        label = f"{LABELS.get(base, base)}, {tr.upper()}"
-        axes[0].plot(xs, ys, style, color=colors.get(base, None), label=label, linewidth=1.6)
-        tail = [max(1.0 - y, 0.5 / n) for y in ys]
-        axes[1].plot(xs, tail, style, color=colors.get(base, None), label=label, linewidth=1.6)
-    meta = net["meta"]
-    for ax in axes:
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.4))
+    handles = {}
+    for row, tr in enumerate(["udp", "tcp"]):
+        for case in sorted_cases(lat):
+            v = lat[case]
+            base, t = split(case)
+            if t != tr or not v:
+                continue
+            n = len(v)
+            step = max(1, n // 4000)  # downsampled for drawing; the tail keeps its last points
+            idx = list(range(0, n, step)) + list(range(max(0, n - 200), n))
+            idx = sorted(set(idx))
+            xs = [v[i] for i in idx]
+            ys = [(i + 1) / n for i in idx]
+            style = dict(color=colors.get(base), linewidth=1.7, linestyle="-" if base in ("direct", "policy", "policy-noagent") else "--")
+            (h,) = axes[row][0].plot(xs, ys, **style)
+            axes[row][1].plot(xs, [max(1.0 - y, 0.5 / n) for y in ys], **style)
+            handles[base] = h
+        axes[row][0].set_title(f"{tr.upper()}: CDF")
+        axes[row][1].set_title(f"{tr.upper()}: tail (1 - CDF, log)")
+        axes[row][0].set_ylabel("fraction answered within x")
+        axes[row][1].set_ylabel("fraction slower than x")
+        axes[row][1].set_yscale("log")
+        for p, lab in [(1e-2, "p99"), (1e-3, "p99.9")]:
+            axes[row][1].axhline(p, color="grey", linewidth=0.8, linestyle=":")
+            axes[row][1].annotate(lab, xy=(0.01, p * 1.15), xycoords=("axes fraction", "data"), color="grey", fontsize=8)
+    for ax in [a for r in axes for a in r]:
         ax.set_xscale("log")
-        ax.set_xlabel("DNS query latency seen by dnsperf (µs, log scale)")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("fraction of queries answered within x")
-    axes[0].set_title("CDF")
-    axes[1].set_yscale("log")
-    axes[1].set_ylabel("fraction slower than x (log)")
-    axes[1].set_title("Tail (1 - CDF)")
-    for p, lab in [(1e-2, "p99"), (1e-3, "p99.9")]:
-        axes[1].axhline(p, color="grey", linewidth=0.8, linestyle=":")
-        axes[1].annotate(lab, xy=(0.01, p * 1.15), xycoords=("axes fraction", "data"), color="grey", fontsize=8)
-    axes[1].legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"DNS latency at {meta['rate']:,} qps, {meta['runs']} runs x {meta['fixed_seconds']} s per case pooled "
-                 f"(knot in a namespace, dnsperf in another; Linux {meta['kernel']}, {meta['cpus']} vCPUs)", fontsize=10)
-    fig.tight_layout()
+    for ax in axes[1]:
+        ax.set_xlabel("DNS query latency seen by dnsperf (µs, log scale)")
+    meta = net["meta"]
+    order = [b for b in ORDER if b in handles]
+    fig.legend([handles[b] for b in order], [LABELS[b] for b in order], loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.suptitle(f"DNS latency at {meta['rate']:,} qps: {meta['runs']} runs x {meta['fixed_seconds']} s per case, pooled "
+                 f"(knot and dnsperf in namespaces of their own; Linux {meta['kernel']}, {meta['cpus']} vCPUs)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(png, dpi=110)
 
 
@@ -187,6 +208,8 @@ def main():
         md.append(net_tables(net))
         md.append("## First connect after the answer\n")
         md.append(race_table(net))
+        md.append("## Attached programs, in place\n")
+        md.append(prog_stats_table(net))
         md.append("## Agent\n")
         md.append(agent_table(net))
         png = o.png or os.path.join(d, "dns-latency-cdf.png")
