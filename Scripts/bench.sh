@@ -75,7 +75,7 @@ cat "$out/machine.txt"
 
 if want verifier; then
   echo "bench: verifier-report"
-  "$bin/fqdnctl" verifier-report > "$out/verifier.md"
+  "$bin/fqdnctl" verifier-report --json > "$out/verifier.jsonl"
 fi
 if want micro; then
   echo "bench: datapath micro-benchmarks"

@@ -216,6 +216,17 @@ def main():
         if os.path.exists(os.path.join(d, "latencies.json")):
             plot(d, png)
             md.append(f"\n![DNS latency CDF]({os.path.abspath(png)})\n")
+    vp = os.path.join(d, "verifier.jsonl")
+    if os.path.exists(vp):
+        rows = [["object", "program", "type", "verified insns", "% of 1M", "xlated insns", "jited bytes"]]
+        for line in open(vp):
+            e = json.loads(line)
+            v = e["verified_insns"]
+            rows.append([e["object"], f"`{e['program']}`", e["section"],
+                         "REJECTED" if e.get("rejection") else fmt(v), "-" if v is None else f"{100 * v / e['limit']:.1f}",
+                         fmt(e["xlated_insns"]), fmt(e["jited_bytes"])])
+        md.append("## Verifier (fqdnctl verifier-report)\n\nInstructions the verifier processed per program "
+                  "(bpf_prog_info.verified_insns) against its 1,000,000 limit.\n\n" + table(rows))
     for name, title in [("micro.md", "Datapath micro-benchmarks (BPF_PROG_TEST_RUN)"), ("parser.md", "Parser alone (fqdnctl bench-parser)"),
                         ("control.md", "Control plane (PolicyAgent API)"), ("verifier.md", "Verifier (fqdnctl verifier-report)")]:
         p = os.path.join(d, name)
