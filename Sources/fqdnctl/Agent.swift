@@ -45,6 +45,9 @@ struct Agent: AsyncParsableCommand {
         if dnsServer.isEmpty { throw ValidationError("give at least one --dns-server") }
         for s in dnsServer where DNSServer(s) == nil { throw ValidationError("--dns-server '\(s)' is not ADDR[:PORT] or [ADDR6]:PORT") }
         if endpoint.isEmpty { throw ValidationError("give at least one --endpoint") }
+        // The kernel refreshes a flow's last-seen time at most once a second: a grace of 1 s
+        // would cut flows that are still active.
+        if flowGrace == 1 { throw ValidationError("--flow-grace must be 0 (off) or at least 2 seconds") }
     }
 
     func run() async throws {

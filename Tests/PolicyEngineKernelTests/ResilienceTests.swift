@@ -299,6 +299,44 @@ import Testing
         }
     }
 
+    /// The flow grace is the operator's: with 2 s, a flow that keeps talking outlives the
+    /// expiry of its address, a flow idle for longer than the grace does not. (The kernel
+    /// refreshes a flow's last-seen time at most once a second: a grace of 1 s would drop
+    /// active flows, so `fqdnctl agent` accepts 0 (off) or >= 2.)
+    @Test(.kernel, .timeLimit(.minutes(2)))
+    func flowGraceIsSettable() async throws {
+        let yaml = policyYAML(app: "pod0", egress: """
+            - toFQDNs:
+                - matchName: short.demo.test
+            - toPorts:
+                - ports:
+                    - port: "53"
+                      protocol: ANY
+                  rules:
+                    dns:
+                      - matchName: short.demo.test
+
+        """)
+        try await World.with(records: ["short 2 A 10.220.1.2"], policy: yaml, flowGrace: 2) { w in
+            let server = try w.web.namespace.perform { try EchoServer(port: 9000) }
+            defer { server.stop() }
+            #expect(try w.resolve("short.demo.test")?.credited.map(\.ttl) == [2])
+            let chatty = try w.pod.namespace.perform { try EchoConnection(to: w.web.ipv4, port: 9000) }
+            defer { chatty.close() }
+            let idle = try w.pod.namespace.perform { try EchoConnection(to: w.web.ipv4, port: 9000) }
+            defer { idle.close() }
+            #expect(try chatty.roundTrip("a"))
+            #expect(try idle.roundTrip("a"))
+            // 5 s: the address expires after 2 s; the chatty flow talks every 0.4 s.
+            for i in 0..<13 {
+                #expect(try chatty.roundTrip("tick \(i)"), "active flow within the grace")
+                try await Task.sleep(for: .milliseconds(400))
+            }
+            #expect(try idle.roundTrip("late") == false, "idle longer than the 2 s grace after expiry: dropped")
+            #expect(try chatty.roundTrip("still"))
+        }
+    }
+
     // MARK: - Pressure
 
     @Test(.kernel, .timeLimit(.minutes(2)))
@@ -527,6 +565,10 @@ import Testing
         #expect(notPinned.status == 1)
         #expect(notPinned.stderr.contains("not on a bpffs"), "\(notPinned)")
         #expect(!FileManager.default.fileExists(atPath: outside))
+        let grace1 = try runCommand([Self.fqdnctl, "agent", "--policy", policyFile, "--endpoint", "x:iface=nosuchif0",
+                                     "--dns-server", "10.9.9.9", "--flow-grace", "1"], check: false)
+        #expect(grace1.status != 0)
+        #expect(grace1.stderr.contains("--flow-grace must be 0 (off) or at least 2"), "\(grace1)")
         try await World.with(records: [], policy: Self.webOnlyPolicy, pods: 1, inProcessAgent: false) { w in
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-second-\(getpid())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -690,7 +732,7 @@ struct World {
     var agent: PolicyAgent { agentOrNil! }
 
     static func with(records: [String], policy: String, pods podCount: Int = 2, extraServers: [String] = [],
-                     inProcessAgent: Bool = true, _ body: (World) async throws -> Void) async throws {
+                     inProcessAgent: Bool = true, flowGrace: UInt32 = 300, _ body: (World) async throws -> Void) async throws {
         try await withNetworkFixture { fixture in
             try await withBPFFSDirectory { pin in
                 let topology = try NodeTopology(fixture: fixture)
@@ -705,7 +747,7 @@ struct World {
                 var agent: PolicyAgent?
                 if inProcessAgent {
                     let a = try PolicyAgent(configuration: .init(
-                        pinDirectory: pin, dnsServers: ([dns.ipv4] + extraServers).map { DNSServer($0)! }))
+                        pinDirectory: pin, dnsServers: ([dns.ipv4] + extraServers).map { DNSServer($0)! }, flowGrace: flowGrace))
                     agent = a
                 }
                 let world = World(topology: topology, pod: pods[0], pods: pods, dns: dns, web: web, pin: pin, agentOrNil: agent)
