@@ -3,21 +3,25 @@
 
 Builds its own topology of network namespaces (always removed, also on errors and signals):
 
-    client (pod) 10.210.0.2 --veth-- node 10.210.0.1 / 10.220.0.1 / 10.220.1.1 --veth-- dns  10.220.0.2 (knotd)
-                                       |  (routes; dnsmasq/dnsdist listen on 10.210.0.1:53)  --veth-- web  10.220.1.2
-                                                                                                   (+ 10.240.0.0/16 local)
+    client (pod with the policy) 10.210.0.2 --veth--+
+    plain  (pod without policy)  10.211.0.2 --veth--+-- node (routes; dnsmasq on 10.200.0.53,
+    dns    10.220.0.2 (knotd)                --veth--+         dnsdist on 10.200.0.54)
+    web    10.220.1.2 (+ all of 10.240.0.0/16) -veth-+
 
-and measures with dnsperf from the client, each case the same query file and the same server:
-  direct      (a) no policy: the client asks knot directly (the floor);
-  policy      (b) FQDNPolicy's agent enforcing a policy on the client's node-side veth
+and measures with dnsperf, each case the same query file, the same knot:
+  direct      (a) no policy: the plain pod asks knot directly (the floor);
+  policy      (b) FQDNPolicy's agent enforcing a policy on the client pod's node-side veth
                   (`fqdnctl agent`); UDP, and TCP when the datapath learns from TCP answers;
   policy-noagent  (b) the same datapath after the agent exited (kernel only, nobody reads events);
-  dnsmasq     (c) dnsmasq on the node, cache off, forwarding to knot;
-  dnsdist     (c) dnsdist on the node, no packet cache, forwarding to knot.
+  dnsmasq     (c) dnsmasq on the node, cache off, forwarding to knot (asked by the plain pod);
+  dnsdist     (c) dnsdist on the node, no packet cache, forwarding to knot (plain pod).
 Fixed rate (dnsperf -Q, per-query latencies from -v) and max rate (no -v, qps), several runs,
-medians. Also the first-connect-after-answer race (resolve + immediate TCP connect to the
-answered address, N cycles, every name new), and the agent's RSS and policy reload time
-for large policies. Writes JSON, Markdown tables and a CDF plot into --out.
+the cases interleaved run by run (so a disturbance hits all of them alike), medians. Block 1:
+direct, policy, dnsmasq, dnsdist (the agent running); block 2, after the agent exited:
+direct again and policy-noagent. Also the first-connect-after-answer race (resolve + immediate
+TCP connect to the answered address, N cycles, every name new), the attached programs' own
+cost (kernel run-time stats), and the agent's RSS and policy reload time for large policies.
+Writes JSON, Markdown tables and a CDF plot into --out.
 """
 
 import argparse
@@ -37,10 +41,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "fqb-"
 
 CLIENT_IP, NODE_CLIENT_IP = "10.210.0.2", "10.210.0.1"
+PLAIN_IP, NODE_PLAIN_IP = "10.211.0.2", "10.211.0.1"
+DNSMASQ_IP, DNSDIST_IP = "10.200.0.53", "10.200.0.54"
 DNS_IP, NODE_DNS_IP = "10.220.0.2", "10.220.0.1"
 WEB_IP, NODE_WEB_IP = "10.220.1.2", "10.220.1.1"
 RACE_NET = "10.240.0.0/16"
-PROXY_IP = NODE_CLIENT_IP
 
 
 def log(msg):
@@ -97,15 +102,15 @@ class Topology:
         race_names = self.race_names
         self.remove_leftovers()
         self.make_cgroup()
-        for role in ["node", "client", "dns", "web"]:
+        for role in ["node", "client", "plain", "dns", "web"]:
             name = f"{PREFIX}{self.pid}-{role}"
             run(["ip", "netns", "add", name])
             self.ns[role] = name
             self.exec(role, ["ip", "link", "set", "lo", "up"])
         self.exec("node", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
         self.ifaces = {}
-        for role, peer_ip, node_ip in [("client", CLIENT_IP, NODE_CLIENT_IP), ("dns", DNS_IP, NODE_DNS_IP),
-                                       ("web", WEB_IP, NODE_WEB_IP)]:
+        for role, peer_ip, node_ip in [("client", CLIENT_IP, NODE_CLIENT_IP), ("plain", PLAIN_IP, NODE_PLAIN_IP),
+                                       ("dns", DNS_IP, NODE_DNS_IP), ("web", WEB_IP, NODE_WEB_IP)]:
             node_side = f"fqb{self.pid % 100000}{role[0]}"
             run(["ip", "link", "add", node_side, "netns", self.ns["node"], "type", "veth", "peer", "name", "eth0",
                  "netns", self.ns[role]])
@@ -118,6 +123,8 @@ class Topology:
         # Every address of 10.240.0.0/16 is local in the web namespace (one listener answers all).
         self.exec("web", ["ip", "route", "add", "local", RACE_NET, "dev", "lo"])
         self.exec("node", ["ip", "route", "add", RACE_NET, "via", WEB_IP])
+        for a in [DNSMASQ_IP, DNSDIST_IP]:  # the proxies' addresses, on the node
+            self.exec("node", ["ip", "addr", "add", f"{a}/32", "dev", "lo"])
         self.write_zone(race_names)
         self.start_knot()
         self.start_web()
@@ -148,13 +155,13 @@ class Topology:
                 p.wait()
         self.procs = [(l, q) for (l, q) in self.procs if q is not p]
 
-    def wait_dns(self, server, name="ns.bench.test", port=53, tcp=False, deadline=10):
+    def wait_dns(self, server, name="ns.bench.test", port=53, tcp=False, deadline=10, role="plain"):
         end = time.time() + deadline
         args = ["kdig", f"@{server}", "-p", str(port), "+time=1", "+retry=0", "+short", name]
         if tcp:
             args.insert(1, "+tcp")
         while time.time() < end:
-            r = self.exec("client", args, check=False)
+            r = self.exec(role, args, check=False)
             if r.returncode == 0 and r.stdout.strip():
                 return
             time.sleep(0.1)
@@ -173,6 +180,9 @@ class Topology:
             lines.append(f"c{i}.race A {race_address(i)}")
         with open(os.path.join(self.workdir, "bench.test.zone"), "w") as f:
             f.write("\n".join(lines) + "\n")
+        # A zone outside the policy's DNS rules (queries for it are refused in the kernel).
+        with open(os.path.join(self.workdir, "other.test.zone"), "w") as f:
+            f.write(f"$ORIGIN other.test.\n$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {DNS_IP}\nwww A 10.250.0.1\n")
         with open(os.path.join(self.workdir, "queries.txt"), "w") as f:
             for i in range(QUERY_NAMES // 2):
                 f.write(f"s{i}.bench.test A\nw{i}.bench.test A\n")
@@ -199,6 +209,8 @@ template:
 zone:
   - domain: bench.test
     file: "{d}/bench.test.zone"
+  - domain: other.test
+    file: "{d}/other.test.zone"
 """
         with open(os.path.join(d, "knot.conf"), "w") as f:
             f.write(conf)
@@ -220,7 +232,7 @@ zone:
                 self.stop(p, wait=3)
             except Exception as e:  # keep cleaning
                 log(f"warning: stopping {label}: {e}")
-        for role in ["client", "dns", "web", "node"]:
+        for role in ["client", "plain", "dns", "web", "node"]:
             if role in self.ns:
                 run(["ip", "netns", "del", self.ns[role]], check=False)
         self.ns = {}
@@ -299,14 +311,14 @@ def percentile(sorted_values, p):
 LINE = re.compile(r"^> (\S+) \S+ \S+ (\d+\.\d+)$")
 
 
-def dnsperf(topo, server, transport, seconds, rate=None, verbose=False, clients=1, threads=1, outstanding=100):
+def dnsperf(topo, role, server, transport, seconds, rate=None, verbose=False, clients=1, threads=1, outstanding=100):
     args = ["dnsperf", "-s", server, "-d", os.path.join(topo.workdir, "queries.txt"), "-l", str(seconds),
             "-m", transport, "-c", str(clients), "-T", str(threads), "-q", str(outstanding), "-t", "2"]
     if rate:
         args += ["-Q", str(rate)]
     if verbose:
         args += ["-v"]
-    r = topo.exec("client", args, timeout=seconds + 30)
+    r = topo.exec(role, args, timeout=seconds + 30)
     out = r.stdout
     stats = {}
     for key, pat in [("sent", r"Queries sent:\s+(\d+)"), ("completed", r"Queries completed:\s+(\d+)"),
@@ -359,6 +371,19 @@ def proc_cpu_seconds(pid):
         return float("nan")
 
 
+def settle(pid, quiet=0.005, window=0.25, limit=60.0):
+    """Waits until `pid` uses less than `quiet` s of CPU per `window` s; returns the seconds waited."""
+    t0 = time.time()
+    last = proc_cpu_seconds(pid)
+    while time.time() - t0 < limit:
+        time.sleep(window)
+        now = proc_cpu_seconds(pid)
+        if not (now - last >= quiet):  # also stops when the process is gone (nan)
+            break
+        last = now
+    return time.time() - t0 - window
+
+
 def proc_memory(pid):
     out = {}
     try:
@@ -380,45 +405,62 @@ class Bench:
         self.agent = None
         self.pin = f"/sys/fs/bpf/fqdnbench-{os.getpid()}"
 
-    # -- one case: N fixed-rate runs with per-query latencies, N max-rate runs
-    def measure(self, case, server, transport, watch_pid=None):
+    # -- a block of cases, interleaved: N rounds of one fixed-rate run (per-query latencies) of
+    #    every case, then N rounds of one max-rate run of every case.
+    #    cases: [(key, role, server, transport, pid to watch or None)]
+    def measure_block(self, cases):
         o = self.o
-        runs, max_runs = [], []
-        pooled = []
-        cpu0 = proc_cpu_seconds(watch_pid) if watch_pid else None
-        for i in range(o.runs):
-            st, lat = dnsperf(self.topo, server, transport, o.fixed_seconds, rate=o.rate, verbose=True)
-            runs.append(st)
-            pooled.extend(lat)
-            log(f"  {case} fixed {i + 1}/{o.runs}: {st['completed']:.0f} answers, lost {st['lost']:.0f}, "
-                f"p50 {st['p50']:.0f} µs, p99 {st['p99']:.0f} µs, p99.9 {st['p999']:.0f} µs")
-        cpu1 = proc_cpu_seconds(watch_pid) if watch_pid else None
-        for i in range(o.runs):
-            st, _ = dnsperf(self.topo, server, transport, o.max_seconds, clients=o.max_clients,
-                            threads=o.max_threads, outstanding=o.max_outstanding)
-            max_runs.append(st)
-            log(f"  {case} max {i + 1}/{o.runs}: {st['qps']:.0f} qps, lost {st['lost']:.0f}, avg {st['avg_s'] * 1e6:.0f} µs")
-        cpu2 = proc_cpu_seconds(watch_pid) if watch_pid else None
+        fixed = {c[0]: [] for c in cases}
+        maxr = {c[0]: [] for c in cases}
+        pooled = {c[0]: [] for c in cases}
+        cpu = {c[0]: [0.0, 0.0] for c in cases}
+        settle_s = {c[0]: [[], []] for c in cases}
+        for phase in ["fixed", "max"]:
+            for i in range(o.runs):
+                for key, role, server, transport, pid in cases:
+                    c0 = proc_cpu_seconds(pid) if pid else None
+                    if phase == "fixed":
+                        st, lat = dnsperf(self.topo, role, server, transport, o.fixed_seconds, rate=o.rate, verbose=True)
+                        fixed[key].append(st)
+                        pooled[key].extend(lat)
+                        log(f"  {key:22} fixed {i + 1}/{o.runs}: {st['completed']:.0f} answers, lost {st['lost']:.0f}, "
+                            f"p50 {st['p50']:.0f} µs, p99 {st['p99']:.0f} µs, p99.9 {st['p999']:.0f} µs")
+                    else:
+                        st, _ = dnsperf(self.topo, role, server, transport, o.max_seconds, clients=o.max_clients,
+                                        threads=o.max_threads, outstanding=o.max_outstanding)
+                        maxr[key].append(st)
+                        log(f"  {key:22} max {i + 1}/{o.runs}: {st['qps']:.0f} qps, lost {st['lost']:.0f}, "
+                            f"avg {st['avg_s'] * 1e6:.0f} µs")
+                    if pid:
+                        # Let the watched process finish what this run gave it (the agent drains
+                        # its event backlog) before the next case; its CPU time counts for this case.
+                        waited = settle(pid)
+                        settle_s[key][0 if phase == "fixed" else 1].append(waited)
+                        cpu[key][0 if phase == "fixed" else 1] += proc_cpu_seconds(pid) - c0
         med = lambda rs, k: statistics.median([r[k] for r in rs])
-        summary = {
-            "server": server, "transport": transport, "runs": runs, "max_runs": max_runs,
-            "p50": med(runs, "p50"), "p99": med(runs, "p99"), "p999": med(runs, "p999"), "mean": med(runs, "mean"),
-            "p99_range": [min(r["p99"] for r in runs), max(r["p99"] for r in runs)],
-            "fixed_lost": sum(r["lost"] for r in runs), "fixed_sent": sum(r["sent"] for r in runs),
-            "max_qps": med(max_runs, "qps"), "max_qps_range": [min(r["qps"] for r in max_runs), max(r["qps"] for r in max_runs)],
-            "max_avg_us": med(max_runs, "avg_s") * 1e6, "max_lost": sum(r["lost"] for r in max_runs),
-            "max_sent": sum(r["sent"] for r in max_runs),
-        }
-        if watch_pid:
-            fixed_q = sum(r["completed"] for r in runs)
-            max_q = sum(r["completed"] for r in max_runs)
-            summary["watched_cpu_s_fixed"] = cpu1 - cpu0
-            summary["watched_cpu_s_max"] = cpu2 - cpu1
-            summary["watched_cpu_us_per_query_fixed"] = (cpu1 - cpu0) / fixed_q * 1e6 if fixed_q else None
-            summary["watched_cpu_us_per_query_max"] = (cpu2 - cpu1) / max_q * 1e6 if max_q else None
-        self.results["cases"][case] = summary
-        pooled.sort()
-        self.results["latencies"][case] = pooled
+        for key, role, server, transport, pid in cases:
+            runs, max_runs = fixed[key], maxr[key]
+            summary = {
+                "server": server, "transport": transport, "client": role, "runs": runs, "max_runs": max_runs,
+                "p50": med(runs, "p50"), "p99": med(runs, "p99"), "p999": med(runs, "p999"), "mean": med(runs, "mean"),
+                "p99_range": [min(r["p99"] for r in runs), max(r["p99"] for r in runs)],
+                "fixed_lost": sum(r["lost"] for r in runs), "fixed_sent": sum(r["sent"] for r in runs),
+                "max_qps": med(max_runs, "qps"),
+                "max_qps_range": [min(r["qps"] for r in max_runs), max(r["qps"] for r in max_runs)],
+                "max_avg_us": med(max_runs, "avg_s") * 1e6, "max_lost": sum(r["lost"] for r in max_runs),
+                "max_sent": sum(r["sent"] for r in max_runs),
+            }
+            if pid:
+                fq = sum(r["completed"] for r in runs)
+                mq = sum(r["completed"] for r in max_runs)
+                summary["watched_cpu_s_fixed"], summary["watched_cpu_s_max"] = cpu[key]
+                summary["watched_cpu_us_per_query_fixed"] = cpu[key][0] / fq * 1e6 if fq else None
+                summary["watched_cpu_us_per_query_max"] = cpu[key][1] / mq * 1e6 if mq else None
+                summary["settle_s_fixed_max"] = max(settle_s[key][0]) if settle_s[key][0] else None
+                summary["settle_s_max_max"] = max(settle_s[key][1]) if settle_s[key][1] else None
+            self.results["cases"][key] = summary
+            pooled[key].sort()
+            self.results["latencies"][key] = pooled[key]
         self.save()
 
     def save(self):
@@ -499,12 +541,12 @@ class Bench:
         return float("nan"), size, "timeout"
 
     # -- race: resolve + immediate connect, every name new
-    def race(self, label, cycles, start, resolve=True, timeout=3.0):
+    def race(self, label, role, cycles, start, resolve=True, timeout=3.0):
         args = ["/usr/bin/python3", os.path.join(HERE, "race.py"), "--server", DNS_IP, "--cycles", str(cycles),
                 "--start", str(start), "--timeout", str(timeout)]
         if not resolve:
             args.append("--no-resolve")
-        r = self.topo.exec("client", args, timeout=cycles * (timeout + 2) + 60)
+        r = self.topo.exec(role, args, timeout=cycles * (timeout + 2) + 60)
         res = json.loads(r.stdout)
         log(f"  race {label}: {res}")
         return res
@@ -527,6 +569,7 @@ class Bench:
     def main(self):
         o = self.o
         cases = set(o.cases.split(","))
+        transports = o.transports.split(",")
         self.topo = Topology(tempfile.mkdtemp(prefix="fqdn-bench-"), o.cycles + 64, os.path.join(o.out, "logs"))
         self.topo.build()
         t = self.topo
@@ -534,55 +577,97 @@ class Bench:
         meta.update(rate=o.rate, runs=o.runs, fixed_seconds=o.fixed_seconds, max_seconds=o.max_seconds,
                     max_clients=o.max_clients, max_threads=o.max_threads, max_outstanding=o.max_outstanding,
                     kernel=os.uname().release, cpus=os.cpu_count(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
-                    loadavg_start=os.getloadavg())
+                    loadavg_start=os.getloadavg(), interleaved=True)
         for tool, args in [("dnsperf", ["dnsperf", "-h"]), ("knotd", ["knotd", "-V"]), ("dnsmasq", ["dnsmasq", "-v"]),
                            ("dnsdist", ["dnsdist", "--version"])]:
             r = run(args, check=False)
             text = (r.stdout + r.stderr)
             m = re.search(r"(\d+\.\d+(\.\d+)?)", text[text.lower().find("version"):] if "version" in text.lower() else text)
             meta[f"{tool}_version"] = m.group(1) if m else "?"
-        race_start = 0
 
-        # (a) the floor
-        for transport in ["udp", "tcp"]:
-            if f"direct-{transport}" in cases:
-                log(f"direct {transport}")
-                self.measure(f"direct-{transport}", DNS_IP, transport, watch_pid=t.knot.pid)
-        if "race" in cases:
-            self.results["race_direct"] = self.race("direct (no policy)", o.cycles, race_start)
-
-        # (c) userspace proxies on the node
-        if "dnsmasq-udp" in cases or "dnsmasq-tcp" in cases:
-            p = t.spawn("dnsmasq", "node", ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=53",
-                                            f"--listen-address={PROXY_IP}", "--bind-interfaces", "--cache-size=0",
-                                            "--no-resolv", "--no-hosts", f"--server={DNS_IP}", "--pid-file=",
-                                            "--user=root", "--group=root", "--dns-forward-max=1000"])
-            t.wait_dns(PROXY_IP)
-            for transport in ["udp", "tcp"]:
-                if f"dnsmasq-{transport}" in cases:
-                    log(f"dnsmasq {transport}")
-                    self.measure(f"dnsmasq-{transport}", PROXY_IP, transport, watch_pid=p.pid)
-            t.stop(p)
-        if "dnsdist-udp" in cases or "dnsdist-tcp" in cases:
+        # (c) the userspace proxies on the node, both up for the whole block (idle when not asked).
+        dnsmasq = dnsdist = None
+        if "dnsmasq" in cases:
+            dnsmasq = t.spawn("dnsmasq", "node", ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=53",
+                                                  f"--listen-address={DNSMASQ_IP}", "--bind-interfaces", "--cache-size=0",
+                                                  "--no-resolv", "--no-hosts", f"--server={DNS_IP}", "--pid-file=",
+                                                  "--user=root", "--group=root", "--dns-forward-max=1000"])
+            t.wait_dns(DNSMASQ_IP)
+        if "dnsdist" in cases:
             conf = os.path.join(t.workdir, "dnsdist.conf")
             with open(conf, "w") as f:
-                f.write(f'setLocal("{PROXY_IP}:53")\nnewServer({{address="{DNS_IP}:53"}})\nsetSecurityPollSuffix("")\n')
-            p = t.spawn("dnsdist", "node", ["dnsdist", "--supervised", "--disable-syslog", "-C", conf])
-            t.wait_dns(PROXY_IP)
-            for transport in ["udp", "tcp"]:
-                if f"dnsdist-{transport}" in cases:
-                    log(f"dnsdist {transport}")
-                    self.measure(f"dnsdist-{transport}", PROXY_IP, transport, watch_pid=p.pid)
-            t.stop(p)
+                f.write(f'setLocal("{DNSDIST_IP}:53")\nnewServer({{address="{DNS_IP}:53"}})\nsetSecurityPollSuffix("")\n')
+            dnsdist = t.spawn("dnsdist", "node", ["dnsdist", "--supervised", "--disable-syslog", "-C", conf])
+            t.wait_dns(DNSDIST_IP)
 
-        # (b) FQDNPolicy
-        if any(c.startswith("policy") for c in cases) or "race" in cases or "agent" in cases:
-            self.policy_cases(cases)
+        # (b) the agent, enforcing on the client pod only.
+        tcp_learned = False
+        if "policy" in cases or "noagent" in cases:
+            tcp_learned = self.start_policy()
+        m0 = self.metrics() if self.agent else {}
+
+        # Block 1, interleaved: (a), (b) agent running, (c).
+        block = []
+        for tr in transports:
+            block.append((f"direct-{tr}", "plain", DNS_IP, tr, t.knot.pid))
+            if "policy" in cases:
+                if tr == "udp" or tcp_learned:
+                    block.append((f"policy-{tr}", "client", DNS_IP, tr, self.agent.pid))
+                else:
+                    log(f"policy tcp: not available: {meta['tcp_reason']}")
+            if dnsmasq:
+                block.append((f"dnsmasq-{tr}", "plain", DNSMASQ_IP, tr, dnsmasq.pid))
+            if dnsdist:
+                block.append((f"dnsdist-{tr}", "plain", DNSDIST_IP, tr, dnsdist.pid))
+        log("block 1: " + ", ".join(b[0] for b in block))
+        self.measure_block(block)
+        for p in [dnsmasq, dnsdist]:
+            if p:
+                t.stop(p)
+        if self.agent:
+            meta["agent_memory_kB_after_load"] = proc_memory(self.agent.pid)
+
+        if "race" in cases:
+            self.results["race_direct"] = self.race("direct (no policy)", "plain", o.cycles, 0)
+            if self.agent:
+                # Negative control: connecting without resolving must be dropped (the detector works).
+                self.results["race_unresolved"] = self.race("policy, no resolve (must drop)", "client", 20, o.cycles,
+                                                            resolve=False, timeout=0.3)
+                m1 = self.metrics()
+                self.results["race_policy"] = self.race("policy", "client", o.cycles, 0)
+                m2 = self.metrics()
+                denied = [k for k in m2 if "denied" in k and "egress" in k]
+                self.results["race_policy"]["denied_counter_delta"] = {k: m2.get(k, 0) - m1.get(k, 0) for k in denied}
+        if self.agent:
+            self.results["metrics_delta"] = {k: v - m0.get(k, 0) for k, v in self.metrics().items() if v - m0.get(k, 0)}
+
+        if "agent" in cases and self.agent:
+            self.reloads()
+
+        # Block 2: the agent exits (the datapath stays pinned and enforcing); the kernel alone,
+        # interleaved with (a) again.
+        if self.agent:
+            self.stop_agent()
+            if "noagent" in cases:
+                r = t.exec("client", ["kdig", f"@{DNS_IP}", "+time=1", "+retry=0", "www.other.test"], check=False)
+                if "status: REFUSED" not in r.stdout:
+                    raise RuntimeError("after the agent exited, the pinned datapath no longer enforces")
+                block = []
+                for tr in transports:
+                    block.append((f"direct2-{tr}", "plain", DNS_IP, tr, t.knot.pid))
+                    if tr == "udp" or tcp_learned:
+                        block.append((f"policy-noagent-{tr}", "client", DNS_IP, tr, None))
+                log("block 2: " + ", ".join(b[0] for b in block))
+                self.measure_block(block)
+            if "prog-stats" in cases:
+                self.prog_stats([tr for tr in transports if tr == "udp" or tcp_learned])
         meta["loadavg_end"] = os.getloadavg()
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
         self.save()
 
-    def policy_cases(self, cases):
+    def start_policy(self):
+        """Starts the agent on the client pod, checks that it enforces, enables DNS over TCP.
+        Returns whether an answer over TCP is learned."""
         o, t = self.o, self.topo
         meta = self.results["meta"]
         log("starting fqdnctl agent")
@@ -590,18 +675,21 @@ class Bench:
         meta["agent_memory_kB_started"] = proc_memory(self.agent.pid)
         # Sanity: the policy is enforced (a name outside the DNS rules is refused in the kernel,
         # an allowed name is learned).
-        r = t.exec("client", ["kdig", f"@{DNS_IP}", "+time=1", "+retry=0", "example.org"], check=False)
+        r = t.exec("client", ["kdig", f"@{DNS_IP}", "+time=1", "+retry=0", "www.other.test"], check=False)
         refused = "status: REFUSED" in r.stdout
         t.exec("client", ["kdig", f"@{DNS_IP}", "+time=1", "+retry=0", "+short", "w1.bench.test"], check=False)
         learned_udp = "w1.bench.test" in self.learned()
-        meta["sanity"] = {"outside_name_refused": refused, "udp_answer_learned": learned_udp}
-        if not (refused and learned_udp):
+        r = t.exec("plain", ["kdig", f"@{DNS_IP}", "+time=1", "+retry=0", "www.other.test"], check=False)
+        plain_free = "status: NOERROR" in r.stdout
+        meta["sanity"] = {"outside_name_refused": refused, "udp_answer_learned": learned_udp,
+                          "plain_pod_unaffected": plain_free}
+        if not (refused and learned_udp and plain_free):
             raise RuntimeError(f"the policy is not enforced as expected: {meta['sanity']}")
         # TCP (issue 7): `fqdnctl agent` has no option for it yet, so the DNS-over-TCP programs
         # are loaded into the agent's pinned datapath with the library's API (DatapathBench
         # enable-tcp = TCPDatapath.load + addPodNamespace + attachSockops, as
-        # PolicyAgent.enableTCP does), sockops on the clients' own cgroup. Then an answer over
-        # TCP must be learned, or (b) TCP is reported as not available.
+        # PolicyAgent.enableTCP does), sockops on the client pod's own cgroup. Then an answer
+        # over TCP must be learned, or (b) TCP is reported as not available.
         tcp_note = None
         help_text = run([o.fqdnctl, "agent", "--help"], check=False).stdout
         if "tcp" in help_text.lower().replace("tcp flow", ""):
@@ -620,60 +708,24 @@ class Bench:
         meta["tcp_available"] = tcp_learned
         meta["tcp_reason"] = None if tcp_learned else (tcp_note or
             "an answer over TCP taught the datapath nothing (`kdig +tcp s7.bench.test`, then `fqdnctl cache` has no entry)")
-        m0 = self.metrics()
+        return tcp_learned
 
-        if "policy-udp" in cases:
-            log("policy udp (agent running)")
-            self.measure("policy-udp", DNS_IP, "udp", watch_pid=self.agent.pid)
-        if "policy-tcp" in cases:
-            if tcp_learned:
-                log("policy tcp (agent running)")
-                self.measure("policy-tcp", DNS_IP, "tcp", watch_pid=self.agent.pid)
-            else:
-                log(f"policy tcp: not available: {meta['tcp_reason']}")
-        meta["agent_memory_kB_after_load"] = proc_memory(self.agent.pid)
-
-        if "race" in cases:
-            # Negative control: connecting without resolving must be dropped (the detector works).
-            self.results["race_unresolved"] = self.race("policy, no resolve (must drop)", 20, o.cycles, resolve=False,
-                                                        timeout=0.3)
-            m1 = self.metrics()
-            self.results["race_policy"] = self.race("policy", o.cycles, 0)
-            m2 = self.metrics()
-            denied = [k for k in m2 if "denied" in k and "egress" in k]
-            self.results["race_policy"]["denied_counter_delta"] = {k: m2.get(k, 0) - m1.get(k, 0) for k in denied}
-        self.results["metrics_delta"] = {k: v - m0.get(k, 0) for k, v in self.metrics().items() if v - m0.get(k, 0)}
-
-        if "agent" in cases:
-            reloads = []
-            for n in [1000, 10000, 100000]:
-                secs, size, err = self.reload(n)
-                mem = proc_memory(self.agent.pid)
-                reloads.append({"patterns": n, "seconds": secs, "yaml_bytes": size, "error": err, "memory_kB": mem})
-                log(f"  reload {n} patterns: {secs:.3f} s, {mem}, error {err}")
-                # One more pattern on top (an update of a large policy).
-                secs2, _, err2 = self.reload(n + 1)
-                reloads[-1]["plus_one_seconds"] = secs2
-                reloads[-1]["plus_one_error"] = err2
-                log(f"  reload {n}+1 patterns: {secs2:.3f} s, error {err2}")
-            secs, _, err = self.reload(0)
-            reloads.append({"patterns": 0, "seconds": secs, "error": err, "memory_kB": proc_memory(self.agent.pid)})
-            self.results["reloads"] = reloads
-            self.save()
-
-        # The kernel alone: the agent exits (the datapath stays pinned and enforcing).
-        self.stop_agent()
-        if "policy-noagent" in cases:
-            r = t.exec("client", ["kdig", f"@{DNS_IP}", "+time=1", "+retry=0", "example.org"], check=False)
-            if "status: REFUSED" not in r.stdout:
-                raise RuntimeError("after the agent exited, the pinned datapath no longer enforces")
-            log("policy udp (agent stopped, datapath pinned)")
-            self.measure("policy-noagent-udp", DNS_IP, "udp")
-            if tcp_learned:
-                log("policy tcp (agent stopped, datapath pinned)")
-                self.measure("policy-noagent-tcp", DNS_IP, "tcp")
-        if "prog-stats" in cases:
-            self.prog_stats(["udp", "tcp"] if tcp_learned else ["udp"])
+    def reloads(self):
+        reloads = []
+        for n in [1000, 10000, 100000]:
+            secs, size, err = self.reload(n)
+            mem = proc_memory(self.agent.pid)
+            reloads.append({"patterns": n, "seconds": secs, "yaml_bytes": size, "error": err, "memory_kB": mem})
+            log(f"  reload {n} patterns: {secs:.3f} s, {mem}, error {err}")
+            # One more pattern on top (an update of a large policy).
+            secs2, _, err2 = self.reload(n + 1)
+            reloads[-1]["plus_one_seconds"] = secs2
+            reloads[-1]["plus_one_error"] = err2
+            log(f"  reload {n}+1 patterns: {secs2:.3f} s, error {err2}")
+        secs, _, err = self.reload(0)
+        reloads.append({"patterns": 0, "seconds": secs, "error": err, "memory_kB": proc_memory(self.agent.pid)})
+        self.results["reloads"] = reloads
+        self.save()
 
     def prog_stats(self, transports):
         """The attached programs' own cost during one extra fixed-rate run per transport
@@ -685,9 +737,9 @@ class Bench:
             for tr, rate in [(t, r) for t in transports for r in (o.rate, None)]:
                 before = program_stats(ids)
                 if rate:
-                    st, _ = dnsperf(self.topo, DNS_IP, tr, o.fixed_seconds, rate=rate)
+                    st, _ = dnsperf(self.topo, "client", DNS_IP, tr, o.fixed_seconds, rate=rate)
                 else:
-                    st, _ = dnsperf(self.topo, DNS_IP, tr, o.max_seconds, clients=o.max_clients,
+                    st, _ = dnsperf(self.topo, "client", DNS_IP, tr, o.max_seconds, clients=o.max_clients,
                                     threads=o.max_threads, outstanding=o.max_outstanding)
                 after = program_stats(ids)
                 rows = []
@@ -773,8 +825,9 @@ def main():
     ap.add_argument("--max-threads", type=int, default=1)
     ap.add_argument("--max-outstanding", type=int, default=200)
     ap.add_argument("--cycles", type=int, default=10000)
-    ap.add_argument("--cases", default="direct-udp,direct-tcp,dnsmasq-udp,dnsmasq-tcp,dnsdist-udp,dnsdist-tcp,"
-                                       "policy-udp,policy-tcp,policy-noagent,race,agent,prog-stats")
+    ap.add_argument("--cases", default="direct,policy,dnsmasq,dnsdist,noagent,race,agent,prog-stats",
+                    help="parts to run (direct always runs)")
+    ap.add_argument("--transports", default="udp,tcp")
     o = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("netbench: needs root (namespaces, BPF)")

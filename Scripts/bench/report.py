@@ -13,12 +13,20 @@ import sys
 
 LABELS = {
     "direct": "(a) no policy, client -> knot",
+    "direct2": "(a) no policy, again (block 2)",
     "policy": "(b) FQDNPolicy, agent running",
     "policy-noagent": "(b) FQDNPolicy, agent exited (kernel only)",
     "dnsmasq": "(c) dnsmasq 2.90 on the node, cache off",
     "dnsdist": "(c) dnsdist 1.7.3 on the node, no cache",
 }
-ORDER = ["direct", "policy", "policy-noagent", "dnsmasq", "dnsdist"]
+ORDER = ["direct", "policy", "dnsmasq", "dnsdist", "direct2", "policy-noagent"]
+
+
+def floor_of(cases, base, tr):
+    """The (a) measured in the same interleaved block."""
+    if base in ("direct2", "policy-noagent") and f"direct2-{tr}" in cases:
+        return cases[f"direct2-{tr}"]
+    return cases.get(f"direct-{tr}")
 
 
 def split(case):
@@ -54,28 +62,31 @@ def net_tables(net):
     md.append(f"Fixed rate: {meta['rate']:,} qps for {meta['fixed_seconds']} s per run, per-query latency from "
               f"`dnsperf -v` (1 µs resolution); max rate: {meta['max_clients']} clients, "
               f"{meta['max_outstanding']} queries outstanding, {meta['max_seconds']} s per run (no -v). "
-              f"{meta['runs']} runs of each, medians (p99 range over the runs in brackets). "
-              f"Ratios are to (a) over the same transport.\n")
+              f"{meta['runs']} runs of each, the cases of a block interleaved run by run, medians (p99 range over the runs in brackets). "
+              f"Block 1: (a), (b) with the agent running, (c); block 2, after the agent exited: (a) again and (b) kernel only. "
+              f"Ratios are to (a) of the same block and transport.\n")
     rows = [["case", "transport", "p50 µs", "p99 µs", "p99.9 µs", "p50 / (a)", "p99 / (a)", "p99.9 / (a)", "lost"]]
     for c in sorted_cases(cases):
         s = cases[c]
         base, tr = split(c)
-        floor = cases.get(f"direct-{tr}")
+        floor = floor_of(cases, base, tr)
         rows.append([LABELS.get(base, base), tr.upper(), fmt(s["p50"]), f"{fmt(s['p99'])} [{fmt(s['p99_range'][0])}-{fmt(s['p99_range'][1])}]",
                      fmt(s["p999"]), ratio(s["p50"], floor and floor["p50"]), ratio(s["p99"], floor and floor["p99"]),
                      ratio(s["p999"], floor and floor["p999"]), f"{int(s['fixed_lost'])}/{int(s['fixed_sent'])}"])
     md.append(f"At {meta['rate']:,} qps:\n")
     md.append(table(rows))
-    rows = [["case", "transport", "qps", "qps / (a)", "mean latency µs", "lost", "CPU of the proxy/agent per query"]]
+    rows = [["case", "transport", "qps", "qps / (a)", "mean latency µs", "lost", "CPU of the proxy/agent per query",
+             "still busy after the run"]]
     for c in sorted_cases(cases):
         s = cases[c]
         base, tr = split(c)
-        floor = cases.get(f"direct-{tr}")
+        floor = floor_of(cases, base, tr)
         cpu = s.get("watched_cpu_us_per_query_max")
-        who = "knot" if base == "direct" else ("agent" if base == "policy" else base)
+        who = "knot" if base.startswith("direct") else ("agent" if base == "policy" else base)
         rows.append([LABELS.get(base, base), tr.upper(), f"{fmt(s['max_qps'])} [{fmt(s['max_qps_range'][0])}-{fmt(s['max_qps_range'][1])}]",
                      ratio(s["max_qps"], floor and floor["max_qps"]), fmt(s["max_avg_us"]),
-                     f"{int(s['max_lost'])}/{int(s['max_sent'])}", f"{fmt(cpu, 1)} µs ({who})" if cpu is not None else "-"])
+                     f"{int(s['max_lost'])}/{int(s['max_sent'])}", f"{fmt(cpu, 1)} µs ({who})" if cpu is not None else "-",
+                     f"{fmt(s.get('settle_s_max_max'), 1)} s" if s.get("settle_s_max_max") is not None else "-"])
     md.append("At max rate:\n")
     md.append(table(rows))
     if not meta.get("tcp_available", True) and meta.get("tcp_reason"):
@@ -152,7 +163,7 @@ def plot(net_dir, png):
         for case in sorted_cases(lat):
             v = lat[case]
             base, t = split(case)
-            if t != tr or not v:
+            if t != tr or not v or base == "direct2":
                 continue
             n = len(v)
             step = max(1, n // 4000)  # downsampled for drawing; the tail keeps its last points
