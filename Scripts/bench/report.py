@@ -156,14 +156,15 @@ def plot(net_dir, png):
         lat = json.load(f)
     with open(os.path.join(net_dir, "net.json")) as f:
         net = json.load(f)
-    colors = {"direct": "#222222", "policy": "#1f77b4", "policy-noagent": "#17becf", "dnsmasq": "#d62728", "dnsdist": "#ff7f0e"}
+    colors = {"direct": "#222222", "direct2": "#999999", "policy": "#1f77b4", "policy-noagent": "#17becf",
+              "dnsmasq": "#d62728", "dnsdist": "#ff7f0e"}
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.4))
     handles = {}
     for row, tr in enumerate(["udp", "tcp"]):
         for case in sorted_cases(lat):
             v = lat[case]
             base, t = split(case)
-            if t != tr or not v or base == "direct2":
+            if t != tr or not v:
                 continue
             n = len(v)
             step = max(1, n // 4000)  # downsampled for drawing; the tail keeps its last points
@@ -171,7 +172,8 @@ def plot(net_dir, png):
             idx = sorted(set(idx))
             xs = [v[i] for i in idx]
             ys = [(i + 1) / n for i in idx]
-            style = dict(color=colors.get(base), linewidth=1.7, linestyle="-" if base in ("direct", "policy", "policy-noagent") else "--")
+            style = dict(color=colors.get(base), linewidth=1.2 if base == "direct2" else 1.7,
+                         linestyle=":" if base == "direct2" else ("-" if base in ("direct", "policy", "policy-noagent") else "--"))
             (h,) = axes[row][0].plot(xs, ys, **style)
             axes[row][1].plot(xs, [max(1.0 - y, 0.5 / n) for y in ys], **style)
             handles[base] = h
@@ -191,6 +193,7 @@ def plot(net_dir, png):
     meta = net["meta"]
     order = [b for b in ORDER if b in handles]
     fig.legend([handles[b] for b in order], [LABELS[b] for b in order], loc="lower center", ncol=3, fontsize=9, frameon=False)
+    # (a) and (b) agent running / (c) were interleaved in block 1; (b) kernel only with (a) again in block 2.
     fig.suptitle(f"DNS latency at {meta['rate']:,} qps: {meta['runs']} runs x {meta['fixed_seconds']} s per case, pooled "
                  f"(knot and dnsperf in namespaces of their own; Linux {meta['kernel']}, {meta['cpus']} vCPUs)", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
