@@ -28,11 +28,13 @@ let package = Package(
         // Reference DNS codec, pure Swift: the kernel parser is tested against it.
         .target(name: "DNSWire", dependencies: ["CFQDNShared"]),
         // Depends on fqdnctl so the CLI test finds the built binary next to the test bundle.
-        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "CFQDNShared", "fqdnctl"]),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "CFQDNShared", "FQDNTestSupport", "fqdnctl"]),
+        // Case generators and fixtures shared by the parser and trie tests (pure Swift).
+        .target(name: "FQDNTestSupport", dependencies: ["DomainTrie"]),
 
         // FQDN patterns (Cilium toFQDNs) compiled to the kernel's trie map entries; pure Swift.
         .target(name: "DomainTrie", dependencies: ["CFQDNShared"]),
-        .testTarget(name: "DomainTrieTests", dependencies: ["DomainTrie", "CFQDNShared"]),
+        .testTarget(name: "DomainTrieTests", dependencies: ["DomainTrie", "CFQDNShared", "FQDNTestSupport"]),
 
         // Policies, endpoints, the agent's typed API.
         .target(
@@ -82,7 +84,7 @@ let package = Package(
         .testTarget(
             name: "FQDNKernelTests",
             // fqdnctl: the CLI tests run the binary built next to the test bundle.
-            dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "CFQDNShared", "fqdnctl"]
+            dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "FQDNTestSupport", "CFQDNShared", "fqdnctl"]
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
         .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "DomainTrie", "CFQDNShared", "CLibbpf"]),

@@ -1,4 +1,5 @@
 import DNSWire
+import FQDNTestSupport
 import Testing
 
 /// One hand-built message, the verdict the contract gives it, and why.

@@ -1,21 +1,22 @@
 import DNSWire
 import Foundation
+import FQDNTestSupport
 import Testing
 
 /// Real server output (Knot DNS) against facts computed by dnspython (corpus_facts.json).
 @Suite struct CorpusTests {
     @Test func corpusIsComplete() {
         // 12 cases x (UDP, query, TCP with prefix, TCP without prefix).
-        #expect(Fixtures.corpusFiles.count == 48)
-        #expect(Set(Fixtures.expected.keys) == Set(Fixtures.corpusFiles))
+        #expect(CorpusFixtures.corpusFiles.count == 48)
+        #expect(Set(CorpusFixtures.expected.keys) == Set(CorpusFixtures.corpusFiles))
     }
 
-    @Test(arguments: Fixtures.corpusFiles)
+    @Test(arguments: CorpusFixtures.corpusFiles)
     func factsMatchDnspython(file: String) throws {
-        let expected = try #require(Fixtures.expected[file], "no dnspython facts for \(file)")
-        let message = try Fixtures.message(file)
+        let expected = try #require(CorpusFixtures.expected[file], "no dnspython facts for \(file)")
+        let message = try CorpusFixtures.message(file)
         if file.hasSuffix(".tcp.bin") {
-            let raw = try Fixtures.bytes(file)
+            let raw = try CorpusFixtures.bytes(file)
             #expect(Int(raw[0]) << 8 | Int(raw[1]) == message.count, "TCP prefix of \(file)")
         }
         #expect(message.count == expected["length"] as? Int)
@@ -50,9 +51,9 @@ import Testing
         #expect(decoded.answers.map { "\($0.name) \($0.type.rawValue) \($0.ttl) \($0.rdata.presentation)" } == answers)
     }
 
-    @Test(arguments: Fixtures.corpusFiles)
+    @Test(arguments: CorpusFixtures.corpusFiles)
     func corpusRoundTrips(file: String) throws {
-        let message = try DNSMessage.decode(try Fixtures.message(file))
+        let message = try DNSMessage.decode(try CorpusFixtures.message(file))
         for compress in [true, false] {
             let again = try DNSMessage.decode(message.encode(compress: compress))
             #expect(again == message)
@@ -62,7 +63,7 @@ import Testing
 
     /// The facts' names are lowercase in wire form as well as in text.
     @Test func qnameWireFormIsLowercase() throws {
-        var bytes = try Fixtures.message("simple_a.bin")
+        var bytes = try CorpusFixtures.message("simple_a.bin")
         // Question name starts at 12: "\x05h0007..." -> uppercase the 'H'.
         #expect(bytes[13] == UInt8(ascii: "h"))
         bytes[13] = UInt8(ascii: "H")
@@ -101,12 +102,12 @@ import Testing
     @Test(arguments: ["cname_chain.bin", "aaaa_via_cname.tcp.bin", "nxdomain.tcp.msg.bin", "bigtxt_noedns.bin"])
     func decodeMatchesDnspython(file: String) throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.fqdnctl.path), "fqdnctl not built at \(Self.fqdnctl.path)")
-        let path = Fixtures.corpus.appendingPathComponent(file).path
+        let path = CorpusFixtures.corpus.appendingPathComponent(file).path
         let arguments = file.hasSuffix(".tcp.bin") ? ["decode", "--tcp", path] : ["decode", path]
         let result = try Self.run(arguments)
         #expect(result.status == 0, "stderr: \(result.err)")
         let json = try #require(try JSONSerialization.jsonObject(with: result.out) as? [String: Any])
-        let expected = try #require(Fixtures.expected[file])
+        let expected = try #require(CorpusFixtures.expected[file])
         #expect(Array(json.keys).count == 12)
         #expect(json["verdict"] as? String == "ok")
         #expect(json["error"] is NSNull)
@@ -152,7 +153,7 @@ import Testing
         #expect(missing.status != 0)
         #expect(missing.err.contains("/nonexistent/msg.bin"))
         // A UDP file is not a TCP stream: its first two bytes (the ID) are not its length.
-        let path = Fixtures.corpus.appendingPathComponent("simple_a.bin").path
+        let path = CorpusFixtures.corpus.appendingPathComponent("simple_a.bin").path
         let wrongPrefix = try Self.run(["decode", "--tcp", path])
         #expect(wrongPrefix.status != 0)
         #expect(wrongPrefix.err.contains(path) && wrongPrefix.err.contains("length prefix"))

@@ -1,4 +1,5 @@
 import DNSWire
+import FQDNTestSupport
 import Testing
 
 /// The facts rules of the contract on small hand-made responses.

@@ -1,5 +1,6 @@
 import CFQDNShared
 import DNSWire
+import FQDNTestSupport
 import Testing
 
 /// The limits at and just past their edges (numbers from fqdn_shared.h).

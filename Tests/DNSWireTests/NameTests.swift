@@ -1,4 +1,5 @@
 import DNSWire
+import FQDNTestSupport
 import Testing
 
 @Suite struct NameTests {

@@ -1,4 +1,5 @@
 import DNSWire
+import FQDNTestSupport
 import Testing
 
 /// Random messages from a seeded generator: encode -> decode gives the same message back.

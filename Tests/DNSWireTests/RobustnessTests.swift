@@ -1,12 +1,13 @@
 import DNSWire
+import FQDNTestSupport
 import Testing
 
 /// Cut and damaged corpus messages: every outcome is a verdict, never a crash, and decode and
 /// facts always agree.
 @Suite struct RobustnessTests {
-    @Test(arguments: Fixtures.corpusFiles)
+    @Test(arguments: CorpusFixtures.corpusFiles)
     func everyPrefixHasAReason(file: String) throws {
-        let message = try Fixtures.message(file)
+        let message = try CorpusFixtures.message(file)
         #expect(verdict(message) == nil)
         for length in 0..<message.count {
             let prefix = Array(message[..<length])
@@ -17,9 +18,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Fixtures.corpusFiles)
+    @Test(arguments: CorpusFixtures.corpusFiles)
     func randomByteFlips(file: String) throws {
-        let message = try Fixtures.message(file)
+        let message = try CorpusFixtures.message(file)
         var rng = SeededRandom(seed: UInt64(truncatingIfNeeded: file.utf8.reduce(5381) { $0 &* 33 &+ Int($1) }))
         for _ in 0..<300 {
             var mutated = message

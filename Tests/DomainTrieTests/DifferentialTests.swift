@@ -1,4 +1,5 @@
 import CFQDNShared
+import FQDNTestSupport
 import Testing
 
 @testable import DomainTrie

@@ -1,3 +1,4 @@
+import FQDNTestSupport
 import Testing
 
 @testable import DomainTrie

@@ -2,6 +2,7 @@ import CFQDNShared
 import DomainTrie
 import FQDNKernel
 import FQDNPolicyTesting
+import FQDNTestSupport
 import Testing
 
 /// The BPF trie walk against DomainTrie's compiled walk (its step-for-step reference) and the
@@ -10,16 +11,16 @@ import Testing
     /// >= 10,000 (pattern set, name) cases per run; zero disagreements in status or hits.
     @Test(.kernel) func differential() throws {
         let kernel = try KernelTrie()
-        var r = TrieRandom(seed: 0x5EED_7713)
+        var r = SeededRandom(seed: 0x5EED_7713)
         var cases = 0, matched = 0, sets = 0
         var disagreements: [String] = []
         var policy: UInt32 = 1
         while cases < 12_000 {
-            let patterns = TrieRandom.patterns(&r, count: Int.random(in: 1...16, using: &r))
+            let patterns = RandomCases.patterns(&r, count: Int.random(in: 1...16, using: &r))
             guard let trie = try? CompiledTrie(patterns: patterns, policy: policy) else { continue }
             try kernel.load(trie)
             for _ in 0..<24 {
-                let name = TrieRandom.name(&r, near: patterns)
+                let name = RandomCases.name(&r, near: patterns)
                 let expected = trie.walk(name)
                 let got = try kernel.walk(trie, name)
                 let direct = directMatches(patterns, name).map(UInt32.init)
@@ -31,7 +32,7 @@ import Testing
                 if !direct.isEmpty { matched += 1 }
             }
             // Names that miss the policy entirely and walks of a policy id with no trie.
-            let other = try kernel.walk(policy: policy + 1_000_000, wire: TrieRandom.name(&r, near: patterns).wire)
+            let other = try kernel.walk(policy: policy + 1_000_000, wire: RandomCases.name(&r, near: patterns).wire)
             if other != TrieWalkResult(status: .ok) { disagreements.append("unknown policy: \(other)") }
             try kernel.unload(trie)
             policy += 1
@@ -128,15 +129,15 @@ import Testing
     /// while the next version is written, and the kernel holds exactly the model's entries.
     @Test(.kernel) func transitionInKernel() throws {
         let kernel = try KernelTrie()
-        var r = TrieRandom(seed: 77)
+        var r = SeededRandom(seed: 77)
         var active: CompiledTrie? = nil
         var standby: CompiledTrie? = nil
         for step in 0..<30 {
-            let patterns = TrieRandom.patterns(&r, count: Int.random(in: 0...12, using: &r))
+            let patterns = RandomCases.patterns(&r, count: Int.random(in: 0...12, using: &r))
             let id: UInt32 = active?.policy == 1 ? 2 : 1
             guard let next = try? CompiledTrie(patterns: patterns, policy: id, reusing: standby) else { continue }
             let t = try TrieTransition.swap(active: active, standby: standby, next: next)
-            let names = (0..<6).map { _ in TrieRandom.name(&r, near: patterns) }
+            let names = (0..<6).map { _ in RandomCases.name(&r, near: patterns) }
             try kernel.apply(t.prepare)
             if let active {
                 for n in names { #expect(try kernel.walk(active, n) == active.walk(n), "step \(step)") }

@@ -1,55 +1,6 @@
 import DNSWire
-import Foundation
+import FQDNTestSupport
 import Testing
-
-/// Paths of the fixtures, found from this file (no resources bundle needed).
-enum ParserFixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let corpus = root.appendingPathComponent("Tests/Fixtures/dns-corpus/knot")
-
-    /// Every `.bin` file of the knot corpus (UDP, TCP with and without prefix, queries).
-    static let corpusFiles: [String] = {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: corpus.path)) ?? []
-        return names.filter { $0.hasSuffix(".bin") }.sorted()
-    }()
-
-    /// The DNS message of a corpus file: `.tcp.bin` files lose their 2-byte prefix.
-    static func message(_ file: String) throws -> [UInt8] {
-        let data = [UInt8](try Data(contentsOf: corpus.appendingPathComponent(file)))
-        return file.hasSuffix(".tcp.bin") ? Array(data.dropFirst(2)) : data
-    }
-
-    static func corpusMessages() throws -> [[UInt8]] { try corpusFiles.map(message) }
-}
-
-/// Byte-level builders for hand-made messages (the same helpers as DNSWireTests' `Wire`).
-enum Wire {
-    static func u16(_ v: Int) -> [UInt8] { [UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
-    static func u32(_ v: UInt32) -> [UInt8] { u16(Int(v >> 16)) + u16(Int(v & 0xFFFF)) }
-
-    static func header(id: Int = 0x1234, flags: Int = 0x8180, qd: Int = 0, an: Int = 0, ns: Int = 0, ar: Int = 0) -> [UInt8] {
-        u16(id) + u16(flags) + u16(qd) + u16(an) + u16(ns) + u16(ar)
-    }
-
-    static func name(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        for label in text.split(separator: ".") {
-            out.append(UInt8(label.utf8.count))
-            out += Array(label.utf8)
-        }
-        return out + [0]
-    }
-
-    static func pointer(_ offset: Int) -> [UInt8] { [UInt8(0xC0 | (offset >> 8)), UInt8(offset & 0xFF)] }
-
-    static func rr(type: Int, cls: Int = 1, ttl: UInt32 = 300, rdlength: Int? = nil, _ rdata: [UInt8]) -> [UInt8] {
-        u16(type) + u16(cls) + u32(ttl) + u16(rdlength ?? rdata.count) + rdata
-    }
-
-    /// Question "a" type A class IN at 12...18; the next record starts at 19.
-    static let questionA: [UInt8] = name("a") + u16(1) + u16(1)
-}
 
 /// One hand-built message and the verdict the contract gives it.
 struct ParserCase: CustomTestStringConvertible, Sendable {

@@ -2,6 +2,7 @@ import DNSWire
 import FQDNKernel
 import FQDNPolicyTesting
 import Foundation
+import FQDNTestSupport
 import Testing
 
 /// The in-kernel DNS parser against DNSWire (the reference), through BPF_PROG_TEST_RUN:
@@ -14,9 +15,9 @@ import Testing
     @Test(.kernel) func corpus() throws {
         let parser = try KernelParser()
         var run = DifferentialRun()
-        #expect(ParserFixtures.corpusFiles.count >= 48)
-        for file in ParserFixtures.corpusFiles {
-            let message = try ParserFixtures.message(file)
+        #expect(CorpusFixtures.corpusFiles.count >= 48)
+        for file in CorpusFixtures.corpusFiles {
+            let message = try CorpusFixtures.message(file)
             for framing in Self.framings {
                 run.check(parser, message: message, framing: framing, kind: file)
             }
@@ -72,7 +73,7 @@ import Testing
         let parser = try KernelParser()
         let seed = ProcessInfo.processInfo.environment["PARSER_SEED"].flatMap { UInt64($0) }
             ?? UInt64(Date().timeIntervalSince1970 / 86_400)
-        let generator = DifferentialCases(seed: seed, corpus: try ParserFixtures.corpusMessages())
+        let generator = DifferentialCases(seed: seed, corpus: try CorpusFixtures.corpusMessages())
         var run = DifferentialRun()
         run.run(parser, generator, count: 24_000)
         print("parser seeded (PARSER_SEED=\(seed)): \(run.report)")
@@ -89,7 +90,7 @@ import Testing
     /// depend on where the message starts in the packet).
     @Test(.kernel) func framingIndependence() throws {
         let parser = try KernelParser()
-        let generator = DifferentialCases(seed: 42, corpus: try ParserFixtures.corpusMessages())
+        let generator = DifferentialCases(seed: 42, corpus: try CorpusFixtures.corpusMessages())
         for i in 0..<500 as Range<UInt64> {
             let message = generator.message(i).bytes
             let all = try Self.framings.map { try parser.raw(for: message, framing: $0) }

@@ -1,31 +1,17 @@
-// A copy of Tests/DomainTrieTests/RandomCases.swift (test targets cannot share sources).
 import DomainTrie
-
-/// SplitMix64: small, seeded, the same sequence on every machine.
-struct TrieRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random pattern sets and names over a tiny alphabet, so that patterns and names collide often
 /// (shared suffixes, labels that globs match and miss, invalid bytes).
-extension TrieRandom {
-    static let labels = ["a", "b", "ab", "ba", "aab", "x-y", "_s", "a1", "com", "io"]
-    static let globs = ["a*", "*b", "a*b", "*a*", "x-*", "*-y", "a*a*b", "_*"]
-    static let oddLabels: [[UInt8]] = [[0x61, 0x20, 0x62], [0x61, 0x2E], [0xC3, 0xA9], [0x2A], [0x00, 0x61], [0x41, 0x42]]
+public enum RandomCases {
+    public static let labels = ["a", "b", "ab", "ba", "aab", "x-y", "_s", "a1", "com", "io"]
+    public static let globs = ["a*", "*b", "a*b", "*a*", "x-*", "*-y", "a*a*b", "_*"]
+    public static let oddLabels: [[UInt8]] = [[0x61, 0x20, 0x62], [0x61, 0x2E], [0xC3, 0xA9], [0x2A], [0x00, 0x61], [0x41, 0x42]]
 
-    static func label(_ r: inout TrieRandom) -> String {
+    public static func label(_ r: inout SeededRandom) -> String {
         labels.randomElement(using: &r)!
     }
 
-    static func patternText(_ r: inout TrieRandom) -> String {
+    public static func patternText(_ r: inout SeededRandom) -> String {
         if Int.random(in: 0..<60, using: &r) == 0 { return "*" }
         let depth = Int.random(in: 1...4, using: &r)
         var parts: [String] = []
@@ -40,13 +26,13 @@ extension TrieRandom {
         return Int.random(in: 0..<6, using: &r) == 0 ? "**." + text : text
     }
 
-    static func patterns(_ r: inout TrieRandom, count: Int) -> [FQDNPattern] {
+    public static func patterns(_ r: inout SeededRandom, count: Int) -> [FQDNPattern] {
         (0..<count).map { _ in try! FQDNPattern(matchPattern: patternText(&r)) }
     }
 
     /// A name: mostly built from the alphabet, sometimes from a pattern (so it matches), with
     /// glob-friendly labels and occasionally an invalid byte.
-    static func name(_ r: inout TrieRandom, near patterns: [FQDNPattern]) -> DomainName {
+    public static func name(_ r: inout SeededRandom, near patterns: [FQDNPattern]) -> DomainName {
         var out: [[UInt8]] = []
         if let p = patterns.randomElement(using: &r), Bool.random(using: &r) {
             for l in p.labels {
