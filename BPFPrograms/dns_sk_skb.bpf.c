@@ -112,7 +112,8 @@ static long rx_step(__u32 index __attribute__((unused)), void *ctx)
 			tcp_count(FQDN_TCP_CTR_RX_NO_BUFFER, 1);
 		} else {
 			asm volatile("" : "+r"(n));
-			if (n < 1 || n > FQDN_MAX_MSG_LEN || bpf_skb_load_bytes(c->skb, off, buf->data + at, n) < 0)
+			if (n < 1 || n > FQDN_MAX_MSG_LEN ||
+			    bpf_skb_load_bytes(c->skb, off, buf->data + at, fqdn_len_bound(n)) < 0)
 				goto lost;
 			ts->flags |= FQDN_TCP_F_BUF;
 		}

@@ -506,7 +506,7 @@ static __always_inline __u32 dp_parse_dns(struct __sk_buff *skb, __u32 off, __u3
 
 	asm volatile("" : "+r"(n));
 	if (n >= FQDN_DNS_HEADER_LEN && n <= FQDN_MAX_MSG_LEN) {
-		if (bpf_skb_load_bytes(skb, off, ps->msg, n) < 0)
+		if (bpf_skb_load_bytes(skb, off, ps->msg, fqdn_len_bound(n)) < 0)
 			len = 0; /* report "truncated at 0", as fqdn_dns_parse_skb does */
 	}
 	return fqdn_dns_parse(ps->msg, len, ps, f);

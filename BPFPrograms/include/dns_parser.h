@@ -217,20 +217,43 @@ static __always_inline struct fqdn_dns_scratch *fqdn_dns_scratch_get(void)
 
 /* --- small helpers ---------------------------------------------------- */
 
+/* An empty asm makes v opaque to clang, so the mask that follows is kept even
+ * where clang can prove it redundant: 6.1's verifier needs to see it
+ * (`math between map_value pointer and register with unbounded min value`
+ * after p = ((b & 0x3F) << 8) | msg[p + 1]; Documentation/KernelMatrix.md). */
+static __always_inline __u32 fqdn_keep(__u32 v)
+{
+	asm volatile("" : "+r"(v));
+	return v;
+}
+
+/* A length already checked to be in [1, FQDN_MAX_MSG_LEN], derived again by
+ * arithmetic (equal to n there) so the register handed to a helper carries the
+ * bounds itself: clang tests a copy of n (len - 12 <= 16372 as one unsigned
+ * compare) and 6.1/6.12 lose the lower bound ("R4 invalid zero-sized read"),
+ * 7.2 loses it across the compare in the sk_skb program. */
+static __always_inline __u32 fqdn_len_bound(__u32 n)
+{
+	__u32 m = n - 1;
+
+	asm volatile("" : "+r"(m));
+	return (m & (FQDN_MAX_MSG_LEN - 1)) + 1;
+}
+
 static __always_inline __u32 fqdn_rd8(const __u8 *msg, __u32 p)
 {
-	return msg[p & FQDN_DNS_IDX_MASK];
+	return msg[fqdn_keep(p) & FQDN_DNS_IDX_MASK];
 }
 
 static __always_inline __u32 fqdn_rd16(const __u8 *msg, __u32 p)
 {
-	const __u8 *q = msg + (p & FQDN_DNS_IDX_MASK);
+	const __u8 *q = msg + (fqdn_keep(p) & FQDN_DNS_IDX_MASK);
 	return ((__u32)q[0] << 8) | q[1];
 }
 
 static __always_inline __u32 fqdn_rd32(const __u8 *msg, __u32 p)
 {
-	const __u8 *q = msg + (p & FQDN_DNS_IDX_MASK);
+	const __u8 *q = msg + (fqdn_keep(p) & FQDN_DNS_IDX_MASK);
 	return ((__u32)q[0] << 24) | ((__u32)q[1] << 16) | ((__u32)q[2] << 8) | q[3];
 }
 
@@ -292,7 +315,9 @@ static __always_inline struct fqdn_wire_name *fqdn_slot(struct fqdn_dns_ctx *c, 
 		return &c->out->qname;
 	if (idx >= FQDN_DNS_SLOT_TMP)
 		return &c->s->tmp;
-	return &c->out->chain[(idx - 1) & (FQDN_MAX_CNAME_CHAIN - 1)];
+	/* Keep the mask: after the test above clang drops it as redundant, and
+	 * 6.1/6.12 then see idx * 260 unbounded (KernelMatrix.md, E/F). */
+	return &c->out->chain[fqdn_keep(idx - 1) & (FQDN_MAX_CNAME_CHAIN - 1)];
 }
 
 /* Follow up to two leading pointers of a validated name: names that start
@@ -609,7 +634,7 @@ static __always_inline int fqdn_step_end(const __u8 *msg, struct fqdn_dns_state 
  * of multiplying through the rest of the step. */
 static __always_inline void fqdn_label_copy(const __u8 *msg, __u32 src, __u8 *dst, __u32 len)
 {
-	const __u8 *ps = msg + (src & FQDN_DNS_IDX_MASK);
+	const __u8 *ps = msg + (fqdn_keep(src) & FQDN_DNS_IDX_MASK);
 	__u32 words = (len + 7) >> 3;
 	__u64 last = (len & 7) ? fqdn_low_bytes(len & 7) : ~0ULL;
 
@@ -843,7 +868,7 @@ static __always_inline void fqdn_credit(const __u8 *msg, struct fqdn_dns_state *
 					struct fqdn_facts *out)
 {
 	struct fqdn_credited_addr *a = &out->addrs[st->addr_n & (FQDN_MAX_CREDITED - 1)];
-	const __u8 *src = msg + (rr->rdata & FQDN_DNS_IDX_MASK);
+	const __u8 *src = msg + (fqdn_keep(rr->rdata) & FQDN_DNS_IDX_MASK);
 
 	a->ttl = (rr->ttl & 0x80000000u) ? 0 : rr->ttl;
 	a->pad[0] = a->pad[1] = a->pad[2] = 0;
@@ -1099,7 +1124,7 @@ static __always_inline __u32 fqdn_dns_parse_skb(struct __sk_buff *skb, __u32 off
 	 * an unbounded length (found by the datapath programs). */
 	asm volatile("" : "+r"(n));
 	if (n >= FQDN_DNS_HEADER_LEN && n <= FQDN_MAX_MSG_LEN) {
-		if (bpf_skb_load_bytes(skb, off, s->msg, n) < 0) {
+		if (bpf_skb_load_bytes(skb, off, s->msg, fqdn_len_bound(n)) < 0) {
 			/* The caller promised len bytes at off. Report the
 			 * message as truncated at its start. */
 			len = 0;

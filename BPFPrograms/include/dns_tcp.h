@@ -106,11 +106,11 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	asm volatile("" : "+r"(n));
 	if (n >= FQDN_DNS_HEADER_LEN && n <= FQDN_MAX_MSG_LEN) {
 		if (src == FQDN_TCP_SRC_SKB) {
-			if (bpf_skb_load_bytes(skb, off, ps->msg, n) < 0)
+			if (bpf_skb_load_bytes(skb, off, ps->msg, fqdn_len_bound(n)) < 0)
 				len = 0;
 		} else if (src == FQDN_TCP_SRC_BUF) {
 			struct fqdn_tcp_buf *buf = bpf_map_lookup_elem(&fq_tcp_buf, &cookie);
-			if (!buf || bpf_probe_read_kernel(ps->msg, n, buf->data) < 0)
+			if (!buf || bpf_probe_read_kernel(ps->msg, fqdn_len_bound(n), buf->data) < 0)
 				len = 0;
 		}
 	}
