@@ -739,7 +739,7 @@ static long dp_learn_one(__u32 i, void *ctx)
 	struct fqdn_credited_addr *ca;
 	struct fqdn_allow *cur, v = {};
 	struct fqdn_event *e;
-	__u32 ttl, slot_no, refreshed = 0;
+	__u32 ttl, slot_no, refreshed = 0, new_key = 0;
 	int err;
 
 	if (i >= c->facts->addr_count || i >= FQDN_MAX_CREDITED)
@@ -765,6 +765,7 @@ static long dp_learn_one(__u32 i, void *ctx)
 				v.expiry_ns = cur->expiry_ns;
 		}
 		refreshed = cur && cur->name_hash == c->name_hash;
+		new_key = !cur;
 		err = bpf_map_update_elem(&fq_allow4, &k, &v, BPF_ANY);
 	} else if (ca->family == FQDN_AF_INET6) {
 		struct fqdn_allow6_key k = { .endpoint_id = c->ep->endpoint_id };
@@ -777,6 +778,7 @@ static long dp_learn_one(__u32 i, void *ctx)
 				v.expiry_ns = cur->expiry_ns;
 		}
 		refreshed = cur && cur->name_hash == c->name_hash;
+		new_key = !cur;
 		err = bpf_map_update_elem(&fq_allow6, &k, &v, BPF_ANY);
 	} else {
 		return 0;
@@ -802,7 +804,12 @@ static long dp_learn_one(__u32 i, void *ctx)
 		ns.family = ca->family;
 		dp_copy16(ns.addr, ca->addr);
 		bpf_map_update_elem(&fq_name_slots, &sk, &ns, BPF_ANY);
-		dp_count(FQDN_CTR_ADDRS_LEARNED);
+		/* Only keys that did not exist: an address another name already
+		 * holds is new for this name (ring slot above) but not a new map
+		 * entry, and the LRU-eviction metric (learned - evicted - removed
+		 * - present) needs exactly the entries created. */
+		if (new_key)
+			dp_count(FQDN_CTR_ADDRS_LEARNED);
 	}
 
 	e = dp_event_reserve(FQDN_EV_LEARNED, c->ep);

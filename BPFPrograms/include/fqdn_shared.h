@@ -27,8 +27,15 @@
 #endif
 
 /* Bump when any layout below changes: pinned state carries this number so a
- * restarted agent knows whether it can adopt the maps as they are. */
-#define FQDN_LAYOUT_VERSION 1
+ * restarted agent knows whether it can adopt the maps as they are, or which
+ * migration (Sources/PolicyEngine/Migration.swift) carries them over.
+ * Overridable (-DFQDN_LAYOUT_VERSION=1) only so the upgrade tests can build
+ * the previous layout's objects from these sources; never set it otherwise.
+ *   1: fq_counters with 26 counters.
+ *   2: + FQDN_CTR_ADDRS_REMOVED (27 counters); fqdn_meta.build_id. */
+#ifndef FQDN_LAYOUT_VERSION
+#define FQDN_LAYOUT_VERSION 2
+#endif
 
 /* ===================================================================== */
 /* 1. Parser limits and reason codes                                      */
@@ -616,7 +623,16 @@ enum fqdn_counter {
 	FQDN_CTR_EGRESS_DENIED_PORT = 23,    /* of which: address allowed, port not */
 	FQDN_CTR_EVENTS_LOST = 24,          /* ring buffer full */
 	FQDN_CTR_TRIE_ERRORS = 25,          /* walk failed: name treated as unmatched */
+#if FQDN_LAYOUT_VERSION >= 2
+	/* Learned entries the agent deleted (GC of expired ones, endpoint flush
+	 * or removal, policy change). Written only by userspace, so with
+	 * ADDRS_LEARNED and ADDRS_EVICTED it gives the LRU evictions:
+	 * learned - evicted - removed - entries present. */
+	FQDN_CTR_ADDRS_REMOVED = 26,
+	FQDN_CTR_COUNT = 27,
+#else
 	FQDN_CTR_COUNT = 26,
+#endif
 };
 
 /* --- fq_meta (array, 1 entry): what the pinned state is. */
@@ -627,7 +643,7 @@ struct fqdn_meta {
 	__u32 next_endpoint_id; /* agent bookkeeping, so ids survive restarts */
 	__u32 next_policy_id;
 	__u32 agent_pid;        /* last agent that adopted the state (0 = none running) */
-	__u32 pad;
+	__u32 build_id;         /* identity (hash) of the programs last loaded; layout 1: pad, 0 */
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
 

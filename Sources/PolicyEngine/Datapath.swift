@@ -9,8 +9,9 @@ import Glibc
 public enum DatapathError: Error, Sendable, CustomStringConvertible {
     /// A BPF operation failed.
     case bpf(BPFError)
-    /// The pinned state was made with another map layout than this build's.
-    case layoutMismatch(directory: String, pinned: UInt32, expected: UInt32)
+    /// The pinned state was made with another map layout than this build's and cannot be
+    /// migrated (`detail` names the maps and what differs). Nothing was changed.
+    case layoutMismatch(directory: String, pinned: UInt32, expected: UInt32, detail: String = "")
     /// No pinned datapath under the directory.
     case notPinned(directory: String)
     /// An embedded BPF object is missing (a build problem).
@@ -21,8 +22,8 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .bpf(let e): "\(e)"
-        case let .layoutMismatch(dir, pinned, expected):
-            "the datapath pinned at \(dir) has map layout version \(pinned), this build has \(expected): remove it (fqdnctl agent --cleanup, or rm -r \(dir)) or run the matching agent"
+        case let .layoutMismatch(dir, pinned, expected, detail):
+            "the datapath pinned at \(dir) has map layout version \(pinned), this build has \(expected)\(detail.isEmpty ? "" : " (\(detail))"); nothing was changed: remove it (fqdnctl agent --cleanup, or rm -r \(dir)) or run the matching agent"
         case .notPinned(let dir): "no FQDNPolicy datapath is pinned at \(dir) (start one with `fqdnctl agent`)"
         case .missingObject(let name): "BPF object \(name) is not embedded in this build"
         case let .endpoint(name, reason): "endpoint \(name): \(reason)"
@@ -149,12 +150,17 @@ public final class Datapath: @unchecked Sendable {
     public let maps: DatapathMaps
     /// Whether the maps were adopted from an earlier datapath (learned state kept).
     public let adopted: Bool
+    /// What this load changed in a pinned datapath of another layout or build (nil: a new
+    /// datapath, or the same programs adopted). The agent logs it.
+    public internal(set) var upgrade: DatapathUpgrade?
     let programs: [Program: BPFProgram]
 
     static func mapsDirectory(_ pin: String) -> String { pin + "/maps" }
     static func linksDirectory(_ pin: String) -> String { pin + "/links" }
 
-    /// Refuses a pinned state of another layout version (before any map is reused).
+    /// Refuses a pinned state of another layout version (before any map is reused). Readers
+    /// (`DatapathMaps.pinned`, fqdnctl) need the exact version; `load` migrates instead
+    /// (`LayoutPlan`, Migration.swift).
     static func checkLayout(_ pinDirectory: String) throws(DatapathError) {
         let path = mapsDirectory(pinDirectory) + "/fq_meta"
         guard BPFFS.exists(path) else { return }
@@ -168,41 +174,93 @@ public final class Datapath: @unchecked Sendable {
     }
 
     /// Loads the programs, creating or adopting the maps pinned under `pinDirectory`.
-    public static func load(pinDirectory: String = FQDN_PIN_DIR_DEFAULT) throws(DatapathError) -> Datapath {
+    ///
+    /// A pinned datapath of the same layout is adopted as it is; one of an older layout is
+    /// migrated when this build knows how (Migration.swift: maps of unchanged shape adopted,
+    /// changed ones created, filled, and swapped in after every pinned link runs the new
+    /// programs), otherwise refused with `.layoutMismatch` before anything changes. Pinned
+    /// links are switched to the new programs in place whenever the programs differ.
+    ///
+    /// - Parameter objects: the BPF objects to load (this build's by default; tests inject
+    ///   objects of an older layout).
+    public static func load(pinDirectory: String = FQDN_PIN_DIR_DEFAULT, objects: DatapathObjects = .embedded) throws(DatapathError) -> Datapath {
         try bpf { () throws(BPFError) in
             try BPFFS.ensureMounted(at: BPFFS.defaultMountPoint)
             try BPFFS.makeDirectory(mapsDirectory(pinDirectory))
             try BPFFS.makeDirectory(linksDirectory(pinDirectory))
         }
-        try checkLayout(pinDirectory)
         let mapsDir = mapsDirectory(pinDirectory)
         let adopted = BPFFS.exists(mapsDir + "/fq_meta")
-        var programs: [Program: BPFProgram] = [:]
-        var first: BPFObject?
+        // Parse every object first (nothing in the kernel yet) so the pinned maps can be
+        // compared with all their definitions before anything is created or changed.
+        var opened: [(Program, BPFObject)] = []
         for p in Program.allCases {
-            guard let bytes = BPFObjects.named(p.rawValue) else { throw .missingObject(p.rawValue) }
-            let object = try bpf { () throws(BPFError) -> BPFObject in
-                let o = try BPFObject(bytes: bytes, name: p.rawValue)
-                try o.adoptPinnedMaps(in: mapsDir)
+            guard let bytes = objects.bytes(p.rawValue) else { throw .missingObject(p.rawValue) }
+            opened.append((p, try bpf { () throws(BPFError) in try BPFObject(bytes: bytes, name: p.rawValue) }))
+        }
+        let plan = try LayoutPlan.make(pinDirectory: pinDirectory, objects: opened.map(\.1), layoutVersion: objects.layoutVersion)
+        let replace = plan?.replace ?? [:]
+        var programs: [Program: BPFProgram] = [:]
+        // Maps created in the new shape by the first object needing them, shared with the
+        // others in memory: they are pinned only once filled (replacePins).
+        var created: [String: BPFMap] = [:]
+        for (p, o) in opened {
+            try bpf { () throws(BPFError) in
+                for name in o.userMapNames {
+                    if let m = created[name] {
+                        try o.reuseMap(name, m)
+                    } else if replace[name] == nil, BPFFS.exists(mapsDir + "/" + name) {
+                        try o.reuseMap(name, try BPFMap.openPinned(mapsDir + "/" + name))  // libbpf dups the fd
+                    }
+                }
                 try o.load()
-                try o.pinMaps(in: mapsDir, only: o.userMapNames.filter { DatapathMaps.sharedNames.contains($0) })
-                return o
+                for name in o.userMapNames where replace[name] != nil && created[name] == nil {
+                    created[name] = try o.map(name)
+                }
+                try o.pinMaps(in: mapsDir, only: o.userMapNames.filter { DatapathMaps.sharedNames.contains($0) && replace[$0] == nil })
             }
-            if first == nil { first = object }
-            programs[p] = try bpf { () throws(BPFError) in try object.program(p.functionName) }
+            programs[p] = try bpf { () throws(BPFError) in try o.program(p.functionName) }
+        }
+        let buildID = objects.buildID
+        var upgrade: DatapathUpgrade?
+        if let plan, plan.migration != nil || plan.pinnedBuild != buildID {
+            var old: [String: BPFMap] = [:]
+            for name in replace.keys { old[name] = try bpf { () throws(BPFError) in try BPFMap.openPinned(mapsDir + "/" + name) } }
+            for (name, migrator) in replace { try bpf { () throws(BPFError) in try migrator.fill(from: old[name]!, into: created[name]!) } }
+            let switched = try switchPinnedLinks(pinDirectory: pinDirectory, to: programs)
+            if !replace.isEmpty {
+                // A program already running when its link switched finishes on the old maps;
+                // runs are short (microseconds), so this wait lets the last of them end
+                // before their counts are carried over.
+                usleep(20_000)
+                for (name, migrator) in replace { try bpf { () throws(BPFError) in try migrator.catchUp(from: old[name]!, into: created[name]!) } }
+                try replacePins(created, in: mapsDir)
+            }
+            upgrade = DatapathUpgrade(
+                fromLayout: plan.pinnedVersion, toLayout: objects.layoutVersion, fromBuild: plan.pinnedBuild,
+                toBuild: objects.layoutVersion >= 2 ? buildID : 0, migratedMaps: replace.keys.sorted(), linksSwitched: switched)
         }
         let maps = try bpf { () throws(BPFError) in
             try DatapathMaps { name throws(BPFError) in try BPFMap.openPinned(mapsDir + "/" + name) }
         }
-        if !adopted || (try? maps.meta.lookup(0))??.layout_version == 0 {
-            var meta = fqdn_meta()
-            meta.layout_version = UInt32(FQDN_LAYOUT_VERSION)
-            meta.created_ns = BootClock.nanoseconds
-            meta.next_endpoint_id = 1
-            meta.next_policy_id = 1
-            try bpf { () throws(BPFError) in try maps.meta.update(0, meta) }
+        // fq_meta last: until its version says so, the pinned state counts as the old layout
+        // (a crash before this line leaves a state the next agent migrates again).
+        try bpf { () throws(BPFError) in
+            var meta = try maps.meta.lookup(0) ?? fqdn_meta()
+            if !adopted || meta.layout_version == 0 {
+                meta = fqdn_meta()
+                meta.created_ns = BootClock.nanoseconds
+                meta.next_endpoint_id = 1
+                meta.next_policy_id = 1
+            }
+            meta.layout_version = objects.layoutVersion
+            // Layout 1 had a reserved zero here; an injected layout-1 datapath keeps it so.
+            meta.build_id = objects.layoutVersion >= 2 ? buildID : 0
+            try maps.meta.update(0, meta)
         }
-        return Datapath(pinDirectory: pinDirectory, maps: maps, adopted: adopted, programs: programs)
+        let datapath = Datapath(pinDirectory: pinDirectory, maps: maps, adopted: adopted, programs: programs)
+        datapath.upgrade = upgrade
+        return datapath
     }
 
     init(pinDirectory: String, maps: DatapathMaps, adopted: Bool, programs: [Program: BPFProgram]) {

@@ -24,13 +24,17 @@ public actor PolicyAgent {
         public var flowGrace: UInt32
         /// In-flight queries older than this are collected (seconds).
         public var inflightTimeout: UInt32
+        /// The BPF objects to load: this build's (the default). Upgrade tests pass objects of
+        /// an older layout to play an older agent.
+        public var objects: DatapathObjects
 
         public init(pinDirectory: String = FQDN_PIN_DIR_DEFAULT, dnsServers: [DNSServer], flowGrace: UInt32 = 300,
-                    inflightTimeout: UInt32 = 30) {
+                    inflightTimeout: UInt32 = 30, objects: DatapathObjects = .embedded) {
             self.pinDirectory = pinDirectory
             self.dnsServers = dnsServers
             self.flowGrace = flowGrace
             self.inflightTimeout = inflightTimeout
+            self.objects = objects
         }
     }
 
@@ -59,7 +63,7 @@ public actor PolicyAgent {
     /// lost) and installs the trusted DNS servers.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
-        datapath = try Datapath.load(pinDirectory: configuration.pinDirectory)
+        datapath = try Datapath.load(pinDirectory: configuration.pinDirectory, objects: configuration.objects)
         let maps = datapath.maps
         try bpf { () throws(BPFError) in
             let wanted = Set(configuration.dnsServers.map(\.key))
@@ -274,14 +278,16 @@ public actor PolicyAgent {
         let now = BootClock.nanoseconds
         let maps = self.maps
         let grace = UInt64(configuration.flowGrace) * 1_000_000_000
+        var removed = 0  // counted for the LRU-eviction metric (DatapathMaps.lruEvictedAddresses)
+        defer { maps.countRemoved(removed) }
         try bpf { () throws(BPFError) in
             var live = Set<fqdn_name_key>()
             for (k, v) in try maps.allow4.entries() {
-                if v.expiry_ns <= now { if try maps.allow4.delete(k) { report.expiredAddresses += 1 } }
+                if v.expiry_ns <= now { if try maps.allow4.delete(k) { report.expiredAddresses += 1; removed += 1 } }
                 else { live.insert(Self.nameKey(k.endpoint_id, v.name_hash)) }
             }
             for (k, v) in try maps.allow6.entries() {
-                if v.expiry_ns <= now { if try maps.allow6.delete(k) { report.expiredAddresses += 1 } }
+                if v.expiry_ns <= now { if try maps.allow6.delete(k) { report.expiredAddresses += 1; removed += 1 } }
                 else { live.insert(Self.nameKey(k.endpoint_id, v.name_hash)) }
             }
             for k in try maps.names.keys() where !live.contains(k) {
@@ -503,6 +509,8 @@ public actor PolicyAgent {
     func reevaluate(endpointID: UInt32, from old: UInt32, to version: CompiledPolicy?) throws {
         let maps = self.maps
         var cache: [UInt64: UInt32] = [:]
+        var removed = 0  // counted for the LRU-eviction metric (DatapathMaps.lruEvictedAddresses)
+        defer { maps.countRemoved(removed) }
         func mask(_ hash: UInt64) -> UInt32 {
             if let m = cache[hash] { return m }
             var m: UInt32 = 0
@@ -516,7 +524,7 @@ public actor PolicyAgent {
         try bpf { () throws(BPFError) in
             for (k, v) in try maps.allow4.entries() where k.endpoint_id == endpointID && v.policy_id == old {
                 let m = mask(v.name_hash)
-                if m == 0 || version == nil { try maps.allow4.delete(k); continue }
+                if m == 0 || version == nil { if try maps.allow4.delete(k) { removed += 1 }; continue }
                 var nv = v
                 nv.policy_id = version!.id
                 nv.rule_mask = m
@@ -524,7 +532,7 @@ public actor PolicyAgent {
             }
             for (k, v) in try maps.allow6.entries() where k.endpoint_id == endpointID && v.policy_id == old {
                 let m = mask(v.name_hash)
-                if m == 0 || version == nil { try maps.allow6.delete(k); continue }
+                if m == 0 || version == nil { if try maps.allow6.delete(k) { removed += 1 }; continue }
                 var nv = v
                 nv.policy_id = version!.id
                 nv.rule_mask = m

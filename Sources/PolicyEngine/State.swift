@@ -30,6 +30,9 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
     case egressDeniedPort = 23
     case eventsLost = 24
     case trieErrors = 25
+    /// Learned entries the agent deleted (expired ones collected, endpoint flushed or removed,
+    /// rules gone after a policy change). Layout 2 and later; written only by userspace.
+    case addressesRemoved = 26
 
     /// `fqdnpolicy_<name>_total`
     public var prometheusName: String {
@@ -72,6 +75,7 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
         case .egressDeniedPort: "Dropped egress packets whose address was allowed but not the port."
         case .eventsLost: "Events lost because the ring buffer was full."
         case .trieErrors: "Trie walks that failed (name treated as unmatched)."
+        case .addressesRemoved: "Learned entries deleted by the agent (expired, endpoint flushed or removed, policy change)."
         }
     }
 }
@@ -186,6 +190,33 @@ extension DatapathMaps {
         return out
     }
 
+    /// Learned-address entries the kernel's LRU dropped because fq_allow4/fq_allow6 were full.
+    ///
+    /// The LRU evicts silently, so this is derived: every entry ever created
+    /// (`addressesLearned`, counted only for keys that did not exist) leaves the maps either
+    /// through the max-IPs ring (`addressesEvicted`), through the agent (`addressesRemoved`),
+    /// or through the LRU; what has not left is still present. The counters are read before
+    /// the entries, so an entry learned in between makes the result smaller, never larger;
+    /// it is clamped at 0.
+    public func lruEvictedAddresses(counters values: [Counter: UInt64]? = nil) throws(DatapathError) -> UInt64 {
+        let v: [Counter: UInt64]
+        if let values { v = values } else { v = try counterValues() }
+        let present = UInt64(try bpf { () throws(BPFError) in try allow4.keys().count + allow6.keys().count })
+        let gone = (v[.addressesEvicted] ?? 0) &+ (v[.addressesRemoved] ?? 0) &+ present
+        let learned = v[.addressesLearned] ?? 0
+        return learned > gone ? learned - gone : 0
+    }
+
+    /// Adds `count` to `addressesRemoved` (userspace's own counter slot; CPU 0's value).
+    /// Call it after deleting learned entries so `lruEvictedAddresses` stays exact. A pinned
+    /// layout without the slot (1) is ignored.
+    func countRemoved(_ count: Int) {
+        guard count > 0, let cpus = try? counters.values(at: Counter.addressesRemoved.rawValue), !cpus.isEmpty else { return }
+        var updated = cpus
+        updated[0] &+= UInt64(count)
+        try? counters.update(Counter.addressesRemoved.rawValue, perCPU: updated)
+    }
+
     /// The counters and gauges in Prometheus text exposition format.
     public func prometheusText() throws(DatapathError) -> String {
         var lines: [String] = []
@@ -195,6 +226,9 @@ extension DatapathMaps {
             lines.append("# TYPE \(c.prometheusName) counter")
             lines.append("\(c.prometheusName) \(values[c] ?? 0)")
         }
+        lines.append("# HELP fqdnpolicy_addresses_lru_evicted_total Learned entries dropped by the kernel's LRU because the learned-address map was full (learned - evicted - removed - present).")
+        lines.append("# TYPE fqdnpolicy_addresses_lru_evicted_total counter")
+        lines.append("fqdnpolicy_addresses_lru_evicted_total \(try lruEvictedAddresses(counters: values))")
         let now = BootClock.nanoseconds
         let eps = try endpoints()
         var live: [UInt32: Int] = [:]
@@ -235,6 +269,8 @@ extension fqdn_name_key: @retroactive Hashable, @retroactive Equatable {
 /// The version record of a pinned datapath (`fq_meta`).
 public struct DatapathMeta: Sendable, Hashable, Codable {
     public var layoutVersion: UInt32
+    /// Identity of the programs last loaded on this state (`Datapath.buildID`; 0 for layout 1).
+    public var buildID: UInt32 = 0
     /// The agent that adopted the state last (0: none running, or it stopped cleanly).
     public var agentPID: UInt32
     /// CLOCK_BOOTTIME nanoseconds when the maps were created.
@@ -244,16 +280,18 @@ public struct DatapathMeta: Sendable, Hashable, Codable {
 extension DatapathMaps {
     public func metaRecord() throws(DatapathError) -> DatapathMeta {
         let m = try bpf { () throws(BPFError) in try meta.lookup(0) } ?? fqdn_meta()
-        return DatapathMeta(layoutVersion: m.layout_version, agentPID: m.agent_pid, createdNanoseconds: m.created_ns)
+        return DatapathMeta(layoutVersion: m.layout_version, buildID: m.build_id, agentPID: m.agent_pid, createdNanoseconds: m.created_ns)
     }
 
     /// Forgets everything learned for one endpoint (addresses, names, in-flight queries,
     /// flows): its next connections need a fresh DNS answer. Synchronous, so a test can call
     /// it from a thread inside a network namespace.
     public func forgetLearned(endpointID id: UInt32) throws(DatapathError) {
+        var removed = 0
+        defer { countRemoved(removed) }
         try bpf { () throws(BPFError) in
-            for k in try allow4.keys() where k.endpoint_id == id { try allow4.delete(k) }
-            for k in try allow6.keys() where k.endpoint_id == id { try allow6.delete(k) }
+            for k in try allow4.keys() where k.endpoint_id == id { if try allow4.delete(k) { removed += 1 } }
+            for k in try allow6.keys() where k.endpoint_id == id { if try allow6.delete(k) { removed += 1 } }
             for k in try names.keys() where k.endpoint_id == id { try names.delete(k) }
             for k in try slots.keys() where k.endpoint_id == id { try slots.delete(k) }
             for k in try inflight.keys() where k.endpoint_id == id { try inflight.delete(k) }

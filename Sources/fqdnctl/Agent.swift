@@ -98,6 +98,7 @@ struct Agent: AsyncParsableCommand {
             log("error: \(error)")
             throw ExitCode(1)
         }
+        if let upgrade = agent.datapath.upgrade { log("agent: \(upgrade)") }
         log("agent: datapath \(agent.datapath.adopted ? "adopted" : "loaded") at \(pin); \(endpoints.count) endpoint(s), \(policies.count) policy(ies); trusted DNS \(servers.map(\.description).joined(separator: ", "))")
 
         let events = try agent.events()

@@ -33,7 +33,8 @@ struct Environment {
 
     /// Runs `body` in a fresh environment; `policyYAML` (when given) is applied after the pods
     /// are added as endpoints `pod0`/`pod1` with labels app=pod0/app=pod1.
-    static func with<T>(policyYAML: String? = nil, _ body: (Environment) async throws -> T) async throws -> T {
+    static func with<T>(policyYAML: String? = nil, objects: DatapathObjects = .embedded,
+                        _ body: (Environment) async throws -> T) async throws -> T {
         try await withNetworkFixture { fixture in
             try await withBPFFSDirectory { pin in
                 let clock = ContinuousClock()
@@ -63,7 +64,7 @@ struct Environment {
                 defer { listeners.forEach { $0.stop() } }
 
                 let agent = try PolicyAgent(configuration: .init(
-                    pinDirectory: pin, dnsServers: [DNSServer(dns.ipv4)!, DNSServer(dns.ipv6)!], flowGrace: 300))
+                    pinDirectory: pin, dnsServers: [DNSServer(dns.ipv4)!, DNSServer(dns.ipv6)!], flowGrace: 300, objects: objects))
                 mark("agent loaded")
                 for (i, pod) in pods.enumerated() {
                     try await agent.addEndpoint(Endpoint(
