@@ -18,6 +18,9 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
     case missingObject(String)
     /// An endpoint cannot be attached or found.
     case endpoint(name: String, reason: String)
+    /// The process lacks capabilities loading and attaching need (checked before anything is
+    /// created).
+    case privileges(missing: [String])
 
     public var description: String {
         switch self {
@@ -27,6 +30,8 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
         case .notPinned(let dir): "no FQDNPolicy datapath is pinned at \(dir) (start one with `fqdnctl agent`)"
         case .missingObject(let name): "BPF object \(name) is not embedded in this build"
         case let .endpoint(name, reason): "endpoint \(name): \(reason)"
+        case let .privileges(missing):
+            "loading and attaching the datapath needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root); this process lacks \(missing.joined(separator: ", ")); nothing was loaded or changed"
         }
     }
 }
@@ -184,6 +189,10 @@ public final class Datapath: @unchecked Sendable {
     /// - Parameter objects: the BPF objects to load (this build's by default; tests inject
     ///   objects of an older layout).
     public static func load(pinDirectory: String = FQDN_PIN_DIR_DEFAULT, objects: DatapathObjects = .embedded) throws(DatapathError) -> Datapath {
+        // Before any directory or map exists: without these the first failure would be deep
+        // in libbpf (EPERM, a memlock hint) after the pin directory was already made.
+        let missing = missingCapabilities()
+        if !missing.isEmpty { throw .privileges(missing: missing) }
         try bpf { () throws(BPFError) in
             try BPFFS.ensureMounted(at: BPFFS.defaultMountPoint)
             try BPFFS.makeDirectory(mapsDirectory(pinDirectory))
@@ -261,6 +270,29 @@ public final class Datapath: @unchecked Sendable {
         let datapath = Datapath(pinDirectory: pinDirectory, maps: maps, adopted: adopted, programs: programs)
         datapath.upgrade = upgrade
         return datapath
+    }
+
+    /// The capabilities among CAP_BPF, CAP_NET_ADMIN (tc, tcx) and CAP_SYS_ADMIN (bpffs mount,
+    /// setns into endpoint namespaces, cgroup attach) missing from this process's effective set
+    /// (`CapEff` in /proc/self/status). Empty when the set cannot be read (the load then fails
+    /// or succeeds on its own).
+    static func missingCapabilities() -> [String] {
+        guard let f = fopen("/proc/self/status", "r") else { return [] }
+        defer { fclose(f) }
+        var line: UnsafeMutablePointer<CChar>?
+        var cap = 0
+        defer { free(line) }
+        var effective: UInt64?
+        while getline(&line, &cap, f) > 0, let line {
+            let text = String(cString: line)
+            if text.hasPrefix("CapEff:") {
+                effective = UInt64(text.dropFirst(7).filter { $0.isHexDigit }, radix: 16)
+                break
+            }
+        }
+        guard let effective else { return [] }
+        let needed: [(String, UInt64)] = [("CAP_BPF", 39), ("CAP_NET_ADMIN", 12), ("CAP_SYS_ADMIN", 21)]
+        return needed.filter { effective & (UInt64(1) << $0.1) == 0 }.map(\.0)
     }
 
     init(pinDirectory: String, maps: DatapathMaps, adopted: Bool, programs: [Program: BPFProgram]) {
