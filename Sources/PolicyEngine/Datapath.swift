@@ -21,6 +21,8 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
     /// The process lacks capabilities loading and attaching need (checked before anything is
     /// created).
     case privileges(missing: [String])
+    /// The running kernel lacks a feature the programs need (checked before loading).
+    case kernel(KernelUnsupported)
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
         case .notPinned(let dir): "no FQDNPolicy datapath is pinned at \(dir) (start one with `fqdnctl agent`)"
         case .missingObject(let name): "BPF object \(name) is not embedded in this build"
         case let .endpoint(name, reason): "endpoint \(name): \(reason)"
+        case .kernel(let e): "\(e)"
         case let .privileges(missing):
             "loading and attaching the datapath needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root); this process lacks \(missing.joined(separator: ", ")); nothing was loaded or changed"
         }
@@ -193,6 +196,7 @@ public final class Datapath: @unchecked Sendable {
         // in libbpf (EPERM, a memlock hint) after the pin directory was already made.
         let missing = missingCapabilities()
         if !missing.isEmpty { throw .privileges(missing: missing) }
+        do { try KernelFeatures.current.requireDatapath() } catch { throw .kernel(error) }
         try bpf { () throws(BPFError) in
             try BPFFS.ensureMounted(at: BPFFS.defaultMountPoint)
             try BPFFS.makeDirectory(mapsDirectory(pinDirectory))

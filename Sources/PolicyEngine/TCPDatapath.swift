@@ -54,6 +54,7 @@ public final class TCPDatapath: @unchecked Sendable {
     public static func load(pinDirectory: String = FQDN_PIN_DIR_DEFAULT) throws(DatapathError) -> TCPDatapath {
         let mapsDir = Datapath.mapsDirectory(pinDirectory)
         guard BPFFS.exists(mapsDir + "/fq_meta") else { throw .notPinned(directory: pinDirectory) }
+        do { try KernelFeatures.current.requireTCP() } catch { throw .kernel(error) }
         try Datapath.checkLayout(pinDirectory)
         let pinned = Set(DatapathMaps.sharedNames + mapNames)
         var programs: [Program: BPFProgram] = [:]

@@ -12,6 +12,7 @@ struct FQDNCtl: AsyncParsableCommand {
         subcommands: [
             Decode.self,
             Limits.self,
+            Features.self,
             Match.self,
             Agent.self,
             Status.self,

@@ -1,0 +1,52 @@
+import BPFMapBindings
+import FQDNPolicyTesting
+import Testing
+
+/// The requirement logic of `KernelFeatures` (which feature, which minimum, the message) for
+/// the kernels of the matrix, and the probes on this machine's kernel.
+@Suite struct KernelFeaturesTests {
+    static func features(_ release: String, bpfLoop: Bool = true, ringBuffer: Bool = true, sockOpsCgroup: Bool = true) -> KernelFeatures {
+        KernelFeatures(release: release, version: KernelVersion(release: release), bpfLoop: bpfLoop, ringBuffer: ringBuffer,
+                       cgroupIDInSockOps: sockOpsCgroup)
+    }
+
+    @Test func versionsParse() {
+        #expect(KernelVersion(release: "6.18.44-fc-v1252") == KernelVersion(6, 18))
+        #expect(KernelVersion(release: "5.10.0-46-amd64") == KernelVersion(5, 10))
+        #expect(KernelVersion(release: "7.2.13+deb14-amd64") == KernelVersion(7, 2))
+        #expect(KernelVersion(6, 1) < KernelVersion(6, 12))
+        #expect(KernelVersion(release: "garbage") == KernelVersion(0, 0))
+    }
+
+    /// What the matrix measured (Documentation/KernelMatrix.md): 5.10 has no bpf_loop, 6.1 has
+    /// it but rejects the datapath (stack) and lacks the sock_ops helper, 6.12+ has everything.
+    @Test func matrixKernels() {
+        let k510 = Self.features("5.10.0-46-amd64", bpfLoop: false, sockOpsCgroup: false)
+        #expect(throws: KernelUnsupported.self) { try k510.requireDatapath() }
+        do { try k510.requireDatapath() } catch {
+            #expect("\(error)" == "FQDNPolicy needs Linux >= 5.17 for bpf_loop (DNS parser, trie walk, datapath); this kernel is 5.10.0-46-amd64")
+        }
+        let k61 = Self.features("6.1.0-57-amd64", sockOpsCgroup: false)
+        do { try k61.requireDatapath(); Issue.record("6.1 accepted") } catch {
+            #expect(error.requirement.minimum == KernelVersion(6, 12))
+            #expect("\(error)".contains("this kernel is 6.1.0-57-amd64"))
+        }
+        let k612 = Self.features("6.12.118+deb13-amd64")
+        #expect(throws: Never.self) { try k612.requireTCP() }
+        let noSockOps = Self.features("6.18.0", sockOpsCgroup: false)
+        #expect(throws: Never.self) { try noSockOps.requireDatapath() }
+        do { try noSockOps.requireTCP(); Issue.record("TCP accepted without the sock_ops helper") } catch {
+            #expect(error.requirement.feature == "bpf_get_current_cgroup_id in sock_ops")
+        }
+    }
+
+    /// The probes on this kernel agree with the C loader's probes of the kernel matrix on the
+    /// host (6.18: bpf_loop, ring buffer and the sock_ops helper all present) and with the
+    /// fact that the datapath loads here (the kernel tests load it).
+    @Test(.kernel) func hostProbes() {
+        let f = KernelFeatures.current
+        #expect(f.version >= KernelVersion(6, 12), "\(f.release)")
+        #expect(f.bpfLoop && f.ringBuffer && f.cgroupIDInSockOps, "\(f)")
+        #expect(throws: Never.self) { try f.requireTCP() }
+    }
+}
