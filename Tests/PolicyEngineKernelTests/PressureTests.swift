@@ -11,17 +11,7 @@ import Testing
     /// query rogue.demo.test and reach web2 on 8080; rule order and names differ too. Both allow
     /// web1.demo.test (DNS and TCP 80, 7000).
     static func version(_ b: Bool) -> String {
-        let web1 = """
-            - toFQDNs:
-                - matchName: web1.demo.test
-              toPorts:
-                - ports:
-                    - port: "80"
-                      protocol: TCP
-                    - port: "7000"
-                      protocol: TCP
-
-        """
+        let web1 = UpgradeTests.web1Rule
         let web2 = """
             - toFQDNs:
                 - matchPattern: "web2.*.test"

@@ -3,7 +3,7 @@ import DNSWire
 import FQDNPolicyTesting
 import Foundation
 import Glibc
-import PolicyEngine
+@testable import PolicyEngine
 import Testing
 
 /// Resilience on the real kernel (issue 8): the agent can die without DNS or enforcement
@@ -376,6 +376,20 @@ import Testing
             // the ring stays at 2.
             _ = try w.resolve("many.demo.test")
             #expect((try await w.learned()["many.demo.test"] ?? []).count == 2)
+            // The LRU-eviction metric's bookkeeping with real kernel counts: every entry the
+            // kernel created is present, ring-evicted or removed by the agent, so nothing is
+            // attributed to the LRU (the map is far from full); it stays so after the agent
+            // deletes entries (flush counts addresses_removed).
+            let maps = w.agent.maps
+            let before = try maps.counterValues()
+            let present = try maps.allow4.keys().count
+            #expect((before[.addressesLearned] ?? 0) >= 5, "web1 + 4 many at least: \(before)")
+            #expect(try maps.lruEvictedAddresses() == 0, "\(before), \(present) present")
+            try await w.agent.flushLearned(endpoint: "pod0")
+            let after = try maps.counterValues()
+            let removed = (after[.addressesRemoved] ?? 0) - (before[.addressesRemoved] ?? 0)
+            #expect(Int(removed) == present - (try maps.allow4.keys().count), "the agent's deletes are counted")
+            #expect(try maps.lruEvictedAddresses() == 0)
         }
     }
 

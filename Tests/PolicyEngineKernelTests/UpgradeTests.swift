@@ -38,7 +38,8 @@ import Testing
         return DatapathObjects(layoutVersion: 1) { frozen[$0] }
     }
 
-    static let policy = policyYAML(egress: DatapathTests.dnsRules + """
+    /// web1.demo.test on TCP 80 (new connections) and 7000 (the held echo connection).
+    static let web1Rule = """
         - toFQDNs:
             - matchName: web1.demo.test
           toPorts:
@@ -48,7 +49,9 @@ import Testing
                 - port: "7000"
                   protocol: TCP
 
-    """)
+    """
+
+    static let policy = policyYAML(egress: DatapathTests.dnsRules + web1Rule)
 
     /// "endpoint name address" of every learned entry.
     static func learnedEntries(_ maps: DatapathMaps) throws -> Set<String> {
