@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include "../../Sources/CLibbpf/shim.h" /* clibbpf_vmlinux_enum_has: the Swift probe */
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
@@ -565,6 +566,23 @@ static void probe_tcx(int ifindex)
 	close(fd);
 }
 
+/* The probes KernelFeatures (BPFMapBindings, Swift) runs, through the same libbpf calls and
+ * the same BTF lookup (Sources/CLibbpf/shim.h, included as is): the matrix shows what the
+ * Swift API reports on each kernel next to what the run-time probes find. */
+static void probe_swift_features(void)
+{
+	int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_loop, NULL);
+	probe_result("features_bpf_loop", r == 1, r < 0 ? r : 0, "libbpf_probe_bpf_helper(SCHED_CLS, bpf_loop)");
+	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	probe_result("features_ring_buffer", r == 1, r < 0 ? r : 0, "libbpf_probe_bpf_map_type(RINGBUF)");
+	r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_get_current_cgroup_id, NULL);
+	probe_result("features_cgroup_id_in_sock_ops", r == 1, r < 0 ? r : 0,
+		     "libbpf_probe_bpf_helper(SOCK_OPS, get_current_cgroup_id)");
+	r = clibbpf_vmlinux_enum_has("bpf_attach_type", "BPF_TCX_INGRESS");
+	probe_result("features_tcx", r == 1, r < 0 ? r : 0,
+		     r < 0 ? "no kernel BTF" : "BPF_TCX_INGRESS in the kernel BTF's enum bpf_attach_type");
+}
+
 /* Verdict-only sockmap on an established TCP connection over lo: attach an
  * SK_PASS stream verdict program without a stream parser, add the receiving
  * socket, and check a message still arrives intact. */
@@ -677,6 +695,7 @@ static int cmd_probe(void)
 	probe_test_run("test_run_cgroup_skb", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, 128);
 	probe_test_run("test_run_sk_skb", BPF_PROG_TYPE_SK_SKB, BPF_SK_SKB_STREAM_VERDICT, 128);
 	probe_sockmap_verdict_only();
+	probe_swift_features();
 	return 0;
 }
 

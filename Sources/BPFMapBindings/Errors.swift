@@ -28,7 +28,7 @@ public enum BPFError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .syscall(op, errno): "\(op): \(errno)"
-        case let .verifier(program, log): "verifier rejected program \(program):\n\(log)"
+        case let .verifier(program, log): "verifier rejected program \(program) on Linux \(KernelFeatures.unameRelease()):\n\(Self.verifierSummary(log))"
         case let .load(object, errno, message): "loading \(object) failed: \(errno)\(message.isEmpty ? "" : "\n" + message)"
         case let .notSupported(feature, minimumKernel): "\(feature) is not supported by this kernel (needs Linux \(minimumKernel) or later)"
         case let .sizeMismatch(map, expected, actual): "size mismatch for \(map): kernel has \(actual) bytes, Swift type has \(expected)"
@@ -37,6 +37,22 @@ public enum BPFError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidState(message): message
         case let .invalidObject(name, errno, message): "cannot open BPF object \(name): \(errno)\(message.isEmpty ? "" : "\n" + message)"
         }
+    }
+
+    /// The end of a verifier log, which is where the verifier says why: the last `lines`
+    /// lines before its statistics (the rejected instruction and the reason), then the
+    /// `processed N insns` line. A full log runs to megabytes; the whole of it stays in
+    /// `.verifier(program:log:)`.
+    public static func verifierSummary(_ log: String, lines: Int = 4) -> String {
+        var all = log.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        var stats: [String] = []
+        while let last = all.last, last.hasPrefix("processed ") || last.hasPrefix("verification time") || last.hasPrefix("stack depth") {
+            stats.insert(all.removeLast(), at: 0)
+        }
+        let tail = all.suffix(lines)
+        let skipped = all.count - tail.count
+        return ((skipped > 0 ? ["(\(skipped) earlier lines of the log omitted)"] : []) + tail + stats.filter { $0.hasPrefix("processed ") })
+            .map { "  " + $0 }.joined(separator: "\n")
     }
 
     /// The errno of `.syscall`, `.load` and `.invalidObject`.

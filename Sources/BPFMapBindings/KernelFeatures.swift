@@ -7,7 +7,7 @@ import Glibc
 /// The requirements and minimum versions come from the kernel matrix
 /// (`Scripts/kernel-matrix.sh`, Documentation/KernelMatrix.md: Debian 5.10, 6.1, 6.12, 7.2
 /// under qemu and the host). An embedding agent can log or export ``current``; loading checks
-/// it with ``requireDatapath()`` / ``requireTCP()`` and throws ``KernelUnsupported`` naming
+/// it with ``requireDatapath()``, ``requireVethEndpoints()`` and ``requireTCP()`` and throws ``KernelUnsupported`` naming
 /// the feature, the minimum kernel and this kernel's release.
 public struct KernelFeatures: Sendable, Codable, Equatable {
     /// `uname -r`.
@@ -21,28 +21,38 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
     /// `bpf_get_current_cgroup_id` in sock_ops programs (measured: 6.12; absent on 6.1):
     /// DNS over TCP tracks client sockets by cgroup.
     public var cgroupIDInSockOps: Bool
+    /// tcx links (`BPF_TCX_INGRESS`/`EGRESS`, 6.6+): how veth endpoints are attached. Read from
+    /// the kernel's BTF (`bpf_attach_type`), so probing attaches nothing anywhere.
+    public var tcx: Bool
 
-    public init(release: String, version: KernelVersion, bpfLoop: Bool, ringBuffer: Bool, cgroupIDInSockOps: Bool) {
+    public init(release: String, version: KernelVersion, bpfLoop: Bool, ringBuffer: Bool, cgroupIDInSockOps: Bool, tcx: Bool) {
         self.release = release
         self.version = version
         self.bpfLoop = bpfLoop
         self.ringBuffer = ringBuffer
         self.cgroupIDInSockOps = cgroupIDInSockOps
+        self.tcx = tcx
     }
 
     /// The running kernel's features (probed on first use; needs CAP_BPF or root, without
     /// which every probe reads as unsupported).
     public static let current: KernelFeatures = probe()
 
-    static func probe() -> KernelFeatures {
+    /// `uname -r` of the running kernel.
+    static func unameRelease() -> String {
         var u = utsname()
         uname(&u)
-        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    static func probe() -> KernelFeatures {
+        let release = unameRelease()
         return KernelFeatures(
             release: release, version: KernelVersion(release: release),
             bpfLoop: libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_loop, nil) == 1,
             ringBuffer: libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nil) == 1,
-            cgroupIDInSockOps: libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_get_current_cgroup_id, nil) == 1)
+            cgroupIDInSockOps: libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_get_current_cgroup_id, nil) == 1,
+            tcx: clibbpf_vmlinux_enum_has("bpf_attach_type", "BPF_TCX_INGRESS") == 1)
     }
 
     /// One requirement of the programs and whether this kernel meets it.
@@ -51,34 +61,64 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
         public var feature: String
         /// Which part of FQDNPolicy needs it.
         public var neededBy: String
+        /// Which check enforces it: ``requireDatapath()`` (`datapath`),
+        /// ``requireVethEndpoints()`` (`veth`) or ``requireTCP()`` (`tcp`).
+        public var scope: Scope
         /// The first kernel (upstream version, as measured) that has it.
         public var minimum: KernelVersion
         public var met: Bool
+
+        public init(feature: String, neededBy: String, scope: Scope, minimum: KernelVersion, met: Bool) {
+            self.feature = feature
+            self.neededBy = neededBy
+            self.scope = scope
+            self.minimum = minimum
+            self.met = met
+        }
+    }
+
+    /// The part of FQDNPolicy a requirement belongs to.
+    public enum Scope: String, Sendable, Codable {
+        /// Every use: the programs and maps of the UDP datapath (cgroup endpoints need nothing more).
+        case datapath
+        /// Veth endpoints (tc programs attached through tcx).
+        case veth
+        /// DNS over TCP (sock_ops, sockmap).
+        case tcp
     }
 
     /// Every requirement, for `fqdnctl features` and logs.
     public var requirements: [Requirement] {
         [
-            Requirement(feature: "bpf_loop", neededBy: "DNS parser, trie walk, datapath", minimum: KernelVersion(5, 17), met: bpfLoop),
-            Requirement(feature: "ring buffer", neededBy: "datapath events", minimum: KernelVersion(5, 8), met: ringBuffer),
+            Requirement(feature: "bpf_loop", neededBy: "DNS parser, trie walk, datapath", scope: .datapath,
+                        minimum: KernelVersion(5, 17), met: bpfLoop),
+            Requirement(feature: "ring buffer", neededBy: "datapath events", scope: .datapath, minimum: KernelVersion(5, 8), met: ringBuffer),
             // Measured: every datapath program loads on 6.12; 6.1 rejects them with "combined
             // stack size of N calls is 544" (bpf_loop callback frames count into 512 bytes).
             Requirement(feature: "a verifier that accepts the datapath's call stack", neededBy: "datapath (veth and cgroup endpoints)",
-                        minimum: KernelVersion(6, 12), met: version >= KernelVersion(6, 12)),
-            Requirement(feature: "bpf_get_current_cgroup_id in sock_ops", neededBy: "DNS over TCP", minimum: KernelVersion(6, 12), met: cgroupIDInSockOps),
+                        scope: .datapath, minimum: KernelVersion(6, 12), met: version >= KernelVersion(6, 12)),
+            // No legacy-tc fallback: a cls_bpf filter cannot be pinned as a link, so adoption by
+            // a restarted agent and in-place program updates would need a second mechanism
+            // (KernelMatrix.md, "How the library should adapt").
+            Requirement(feature: "tcx", neededBy: "veth endpoints", scope: .veth, minimum: KernelVersion(6, 6), met: tcx),
+            Requirement(feature: "bpf_get_current_cgroup_id in sock_ops", neededBy: "DNS over TCP", scope: .tcp,
+                        minimum: KernelVersion(6, 12), met: cgroupIDInSockOps),
         ]
     }
 
-    /// Throws when the UDP datapath cannot load on this kernel.
-    public func requireDatapath() throws(KernelUnsupported) {
-        for r in requirements.prefix(3) where !r.met { throw KernelUnsupported(r, release: release) }
+    private func require(_ scopes: Set<Scope>) throws(KernelUnsupported) {
+        for r in requirements where scopes.contains(r.scope) && !r.met { throw KernelUnsupported(r, release: release) }
     }
 
+    /// Throws when the UDP datapath cannot load on this kernel.
+    public func requireDatapath() throws(KernelUnsupported) { try require([.datapath]) }
+
+    /// Throws when veth endpoints cannot be attached on this kernel (the datapath's own
+    /// requirements included).
+    public func requireVethEndpoints() throws(KernelUnsupported) { try require([.datapath, .veth]) }
+
     /// Throws when DNS over TCP cannot load on this kernel.
-    public func requireTCP() throws(KernelUnsupported) {
-        try requireDatapath()
-        for r in requirements.dropFirst(3) where !r.met { throw KernelUnsupported(r, release: release) }
-    }
+    public func requireTCP() throws(KernelUnsupported) { try require([.datapath, .tcp]) }
 }
 
 /// A kernel version `major.minor`, ordered.

@@ -94,6 +94,9 @@ public actor PolicyAgent {
         CBytes.set(&info.name, Array(endpoint.name.utf8))
         switch endpoint.attachment {
         case let .veth(interface, namespace):
+            // Before anything is written: without tcx the attach would fail after the
+            // endpoint's keys exist.
+            do { try KernelFeatures.current.requireVethEndpoints() } catch { throw DatapathError.kernel(error) }
             let index = try Datapath.interfaceIndex(interface, namespace: namespace)
             if let other = endpoints.values.first(where: { $0.ifindex == index }) {
                 throw DatapathError.endpoint(name: endpoint.name, reason: "interface index \(index) is already endpoint \(other.endpoint.name) (veth endpoints must share one network namespace)")

@@ -5,9 +5,9 @@ import Testing
 /// The requirement logic of `KernelFeatures` (which feature, which minimum, the message) for
 /// the kernels of the matrix, and the probes on this machine's kernel.
 @Suite struct KernelFeaturesTests {
-    static func features(_ release: String, bpfLoop: Bool = true, ringBuffer: Bool = true, sockOpsCgroup: Bool = true) -> KernelFeatures {
+    static func features(_ release: String, bpfLoop: Bool = true, ringBuffer: Bool = true, sockOpsCgroup: Bool = true, tcx: Bool = true) -> KernelFeatures {
         KernelFeatures(release: release, version: KernelVersion(release: release), bpfLoop: bpfLoop, ringBuffer: ringBuffer,
-                       cgroupIDInSockOps: sockOpsCgroup)
+                       cgroupIDInSockOps: sockOpsCgroup, tcx: tcx)
     }
 
     @Test func versionsParse() {
@@ -21,12 +21,12 @@ import Testing
     /// What the matrix measured (Documentation/KernelMatrix.md): 5.10 has no bpf_loop, 6.1 has
     /// it but rejects the datapath (stack) and lacks the sock_ops helper, 6.12+ has everything.
     @Test func matrixKernels() {
-        let k510 = Self.features("5.10.0-46-amd64", bpfLoop: false, sockOpsCgroup: false)
+        let k510 = Self.features("5.10.0-46-amd64", bpfLoop: false, sockOpsCgroup: false, tcx: false)
         #expect(throws: KernelUnsupported.self) { try k510.requireDatapath() }
         do { try k510.requireDatapath() } catch {
             #expect("\(error)" == "FQDNPolicy needs Linux >= 5.17 for bpf_loop (DNS parser, trie walk, datapath); this kernel is 5.10.0-46-amd64")
         }
-        let k61 = Self.features("6.1.0-57-amd64", sockOpsCgroup: false)
+        let k61 = Self.features("6.1.0-57-amd64", sockOpsCgroup: false, tcx: false)
         do { try k61.requireDatapath(); Issue.record("6.1 accepted") } catch {
             #expect(error.requirement.minimum == KernelVersion(6, 12))
             #expect("\(error)".contains("this kernel is 6.1.0-57-amd64"))
@@ -35,9 +35,27 @@ import Testing
         #expect(throws: Never.self) { try k612.requireTCP() }
         let noSockOps = Self.features("6.18.0", sockOpsCgroup: false)
         #expect(throws: Never.self) { try noSockOps.requireDatapath() }
+        #expect(throws: Never.self) { try noSockOps.requireVethEndpoints() }
         do { try noSockOps.requireTCP(); Issue.record("TCP accepted without the sock_ops helper") } catch {
             #expect(error.requirement.feature == "bpf_get_current_cgroup_id in sock_ops")
         }
+    }
+
+    /// Veth endpoints need tcx on top of the datapath; cgroup endpoints and TCP do not. A kernel
+    /// whose datapath loads but that lacks tcx (a 6.1 backport, or tcx compiled out) refuses
+    /// veth endpoints only, naming tcx and 6.6.
+    @Test func tcxOnlyForVethEndpoints() {
+        let noTCX = Self.features("6.12.0-custom", tcx: false)
+        #expect(throws: Never.self) { try noTCX.requireDatapath() }
+        #expect(throws: Never.self) { try noTCX.requireTCP() }
+        do { try noTCX.requireVethEndpoints(); Issue.record("veth endpoints accepted without tcx") } catch {
+            #expect("\(error)" == "FQDNPolicy needs Linux >= 6.6 for tcx (veth endpoints); this kernel is 6.12.0-custom")
+        }
+        let k510 = Self.features("5.10.0-46-amd64", bpfLoop: false, tcx: false)
+        do { try k510.requireVethEndpoints() } catch {
+            #expect(error.requirement.feature == "bpf_loop", "the datapath's own requirement comes first")
+        }
+        #expect(Set(noTCX.requirements.map(\.scope)) == [.datapath, .veth, .tcp])
     }
 
     /// The probes on this kernel agree with the C loader's probes of the kernel matrix on the
@@ -46,7 +64,8 @@ import Testing
     @Test(.kernel) func hostProbes() {
         let f = KernelFeatures.current
         #expect(f.version >= KernelVersion(6, 12), "\(f.release)")
-        #expect(f.bpfLoop && f.ringBuffer && f.cgroupIDInSockOps, "\(f)")
+        #expect(f.bpfLoop && f.ringBuffer && f.cgroupIDInSockOps && f.tcx, "\(f)")
         #expect(throws: Never.self) { try f.requireTCP() }
+        #expect(throws: Never.self) { try f.requireVethEndpoints() }
     }
 }

@@ -1,5 +1,6 @@
 import BPFMapBindings
 import BPFObjects
+import Foundation
 import FQDNPolicyTesting
 import Testing
 
@@ -103,5 +104,33 @@ struct ObjectTests {
         #expect(program == "missing_null_check")
         #expect(log.contains("map_value_or_null"), "log was:\n\(log)")
         #expect(log.contains("processed") || log.contains("R0"), "log was:\n\(log)")
+        // What an operator reads: the program, this kernel, the verifier's reason, a few lines.
+        let text = "\(error!)"
+        let release = (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        #expect(text.hasPrefix("verifier rejected program missing_null_check on Linux \(release):"), "\(text)")
+        #expect(text.contains("invalid mem access 'map_value_or_null'"), "\(text)")
+        #expect(text.split(separator: "\n").count <= 7, "\(text)")
+    }
+
+    /// The summary keeps the lines before the statistics (instruction and reason, as the 6.12
+    /// kernel printed them in the kernel matrix, Documentation/KernelMatrix.md "D") and the
+    /// `processed` line; a long log's head is replaced by a count.
+    @Test func verifierSummaryKeepsTheReason() {
+        let head = (0..<200).map { "\($0): (bf) r\($0 % 10) = r1 ; R1_w=ctx() sz=\($0)" }
+        let log = (head + [
+            "213: (85) call bpf_skb_load_bytes#26",
+            "R4 invalid zero-sized read: u64=[0,65527]",
+            "processed 12345 insns (limit 1000000) max_states_per_insn 4 total_states 800 peak_states 700 mark_read 30",
+            "",
+        ]).joined(separator: "\n")
+        let summary = BPFError.verifierSummary(log, lines: 2)
+        #expect(summary == """
+              (200 earlier lines of the log omitted)
+              213: (85) call bpf_skb_load_bytes#26
+              R4 invalid zero-sized read: u64=[0,65527]
+              processed 12345 insns (limit 1000000) max_states_per_insn 4 total_states 800 peak_states 700 mark_read 30
+            """)
+        #expect(BPFError.verifierSummary("only line") == "  only line")
     }
 }
