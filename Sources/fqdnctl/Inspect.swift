@@ -33,6 +33,8 @@ struct Status: ParsableCommand {
     struct Report: Encodable {
         var pinDirectory: String
         var layoutVersion: UInt32
+        /// Identity of the programs last loaded (fq_meta.build_id; 0 on layout 1).
+        var buildID: String
         var agentPID: UInt32?
         var agentRunning: Bool
         var dnsServers: [String]
@@ -48,12 +50,13 @@ struct Status: ParsableCommand {
         let learned = try maps.learned()
         let pid = meta.agentPID
         let report = Report(
-            pinDirectory: options.pin, layoutVersion: meta.layoutVersion, agentPID: pid == 0 ? nil : pid,
+            pinDirectory: options.pin, layoutVersion: meta.layoutVersion,
+            buildID: String(format: "%08x", meta.buildID), agentPID: pid == 0 ? nil : pid,
             agentRunning: pid != 0 && kill(pid_t(pid), 0) == 0, dnsServers: try maps.dnsServers().map(\.description),
             endpoints: try maps.endpoints(), policyVersions: try maps.policyVersions(), learnedNames: learned.count,
             learnedAddresses: learned.reduce(0) { $0 + $1.addresses.filter { $0.expiresIn > 0 }.count })
         if json { try printJSON(report); return }
-        print("datapath     \(report.pinDirectory) (layout \(report.layoutVersion))")
+        print("datapath     \(report.pinDirectory) (layout \(report.layoutVersion), programs \(report.buildID))")
         print("agent        \(report.agentRunning ? "running (pid \(pid))" : "not running (the kernel keeps enforcing)")")
         print("dns servers  \(report.dnsServers.joined(separator: ", "))")
         print("learned      \(report.learnedAddresses) live address(es) for \(report.learnedNames) name(s)")

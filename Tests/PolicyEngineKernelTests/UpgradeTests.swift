@@ -130,6 +130,9 @@ import Testing
             let meta = try DatapathMaps.pinned(at: pin).metaRecord()
             #expect(meta.layoutVersion == UInt32(FQDN_LAYOUT_VERSION))
             #expect(meta.buildID == DatapathObjects.embedded.buildID)
+            // What an operator sees after the upgrade: the layout and the programs' build id.
+            let status = try runCommand([ResilienceTests.fqdnctl, "status", "--pin", pin]).stdout
+            #expect(status.contains("(layout \(FQDN_LAYOUT_VERSION), programs \(String(format: "%08x", DatapathObjects.embedded.buildID)))"), "\(status)")
 
             let f = failures.withLock { $0 }
             #expect(rounds.load(ordering: .relaxed) >= 20, "the traffic ran during the upgrade")
