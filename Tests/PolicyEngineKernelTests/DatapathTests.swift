@@ -373,6 +373,44 @@ import Testing
         }
     }
 
+    /// A policy changed while no agent ran: the new agent adopts the endpoints on their pinned
+    /// version (which keeps enforcing until `apply`), then applies the changed policy. The
+    /// widened port reaches the address learned before the restart without a new answer; a
+    /// newly allowed name is learned and connects; nothing learned is lost.
+    @Test(.kernel) func policyChangedWhileTheAgentWasDownIsAppliedOnAdoption() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1(port: "80")) { env in
+            _ = try #require(try env.resolve("web1.demo.test"))
+            try await env.agent.shutdown()
+            let before = try await env.learned()
+            #expect(before == ["web1.demo.test": ["10.220.1.2"]])
+            _ = try #require(try env.resolve("alias.demo.test"), "answered (an allowed query) but not learned")
+            #expect(try env.connects(env.web2.ipv4) == false)
+
+            let second = try PolicyAgent(configuration: env.agent.configuration)
+            for (i, pod) in env.pods.enumerated() {
+                try await second.addEndpoint(Endpoint(name: "pod\(i)", attachment: .veth(interface: pod.nodeInterface, namespace: env.topology.node.name),
+                                                      labels: ["app": "pod\(i)"]))
+            }
+            // Adopted, not yet applied: the pinned version still enforces, unchanged.
+            #expect(try env.connects(env.web1.ipv4, port: 80))
+            #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
+
+            let changed = Self.allowWeb1(port: "8080", extra: """
+                - toFQDNs:
+                    - matchName: alias.demo.test
+
+            """)
+            try await second.apply(PolicyDocument.parse(yaml: changed))
+            #expect(try await env.learned() == before, "the learned address carries over to the new version")
+            #expect(try env.connects(env.web1.ipv4, port: 8080), "the changed port applies without a new answer")
+            #expect(try env.connects(env.web1.ipv4, port: 80) == false)
+            _ = try #require(try env.resolve("alias.demo.test"))
+            #expect(try env.connects(env.web2.ipv4), "the newly allowed name is learned")
+            #expect(try await env.learned()["alias.demo.test"] == ["10.220.2.2"])
+            try await second.shutdown()
+        }
+    }
+
     @Test(.kernel) func badPolicyFileIsAClearErrorAndNothingIsApplied() async throws {
         try await Environment.with(policyYAML: Self.allowWeb1()) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
