@@ -67,14 +67,6 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
         /// The first kernel (upstream version, as measured) that has it.
         public var minimum: KernelVersion
         public var met: Bool
-
-        public init(feature: String, neededBy: String, scope: Scope, minimum: KernelVersion, met: Bool) {
-            self.feature = feature
-            self.neededBy = neededBy
-            self.scope = scope
-            self.minimum = minimum
-            self.met = met
-        }
     }
 
     /// The part of FQDNPolicy a requirement belongs to.
