@@ -272,6 +272,47 @@ public enum TCPCounter: UInt32, CaseIterable, Sendable, Codable {
         }
         return "fqdnpolicy_tcp_\(snake)_total"
     }
+
+    /// One line for `# HELP` (the header's comment of `enum fqdn_tcp_counter`).
+    public var help: String {
+        switch self {
+        case .connections: "DNS-over-TCP connections to trusted servers tracked."
+        case .trackFailed: "Connections not tracked because a map was full."
+        case .closed: "Tracked connections closed."
+        case .rxSegments: "Server segments the verdict program framed."
+        case .rxBytes: "Server bytes framed."
+        case .rxMessages: "Whole responses framed."
+        case .rxReassembled: "Responses that spanned several segments."
+        case .rxSplitPrefix: "Length prefixes split across segments."
+        case .rxNoBuffer: "Responses not parsed: reassembly buffers full."
+        case .rxTooLong: "Responses not parsed: longer than the parser's limit."
+        case .rxPartialClosed: "Connections closed inside a response."
+        case .rxLost: "Connections whose framing was given up."
+        case .txMessages: "Whole queries framed."
+        case .txCorked: "Writes ending inside a query, held until it was complete."
+        case .txAnswered: "Refused queries answered into the client's stream."
+        case .txWriteDenied: "Query writes failed with EACCES (refused, drop action)."
+        }
+    }
+}
+
+extension TCPDatapath {
+    /// The TCP counters of the datapath pinned at `pinDirectory` in Prometheus text, or ""
+    /// when DNS over TCP was never loaded there (no agent needed).
+    public static func prometheusText(pinDirectory: String) throws(DatapathError) -> String {
+        let path = Datapath.mapsDirectory(pinDirectory) + "/fq_tcp_counters"
+        guard BPFFS.exists(path) else { return "" }
+        return try bpf { () throws(BPFError) -> String in
+            let counters = try BPFPerCPUArrayMap<UInt64>(BPFMap.openPinned(path))
+            var lines: [String] = []
+            for c in TCPCounter.allCases {
+                lines.append("# HELP \(c.prometheusName) \(c.help)")
+                lines.append("# TYPE \(c.prometheusName) counter")
+                lines.append("\(c.prometheusName) \(try counters.sum(at: c.rawValue) ?? 0)")
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
 }
 
 extension PolicyAgent {

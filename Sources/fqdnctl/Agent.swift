@@ -15,6 +15,10 @@ struct Agent: AsyncParsableCommand {
             Endpoints: NAME:iface=IFNAME[,netns=NS][,labels=k=v,...] for the host side of a pod's veth, \
             NAME:cgroup=PATH[,labels=...] for a cgroup v2 directory. Labels are matched by the \
             policies' endpointSelector.
+            DNS over TCP (--tcp, Linux 6.12+): the sock_ops program goes on a cgroup endpoint's own \
+            directory; a veth endpoint names its pod's network namespace with --tcp-pod-netns \
+            NAME=NETNS, and the sock_ops program goes on --tcp-sockops-cgroup (default: the cgroup v2 \
+            root) (Documentation/TCP.md).
             Signals: SIGTERM/SIGINT stop the agent (the datapath keeps enforcing; --cleanup removes it); \
             SIGHUP re-reads the policy file.
             """
@@ -41,7 +45,22 @@ struct Agent: AsyncParsableCommand {
     @Option(name: .customLong("flow-grace"), help: "Seconds an established TCP flow outlives the expiry of its destination.")
     var flowGrace: UInt32 = 300
 
+    @Flag(name: .long, help: "Also enforce DNS over TCP (sock_ops, sockmap) on every endpoint.")
+    var tcp = false
+
+    @Option(name: .customLong("tcp-pod-netns"), help: "With --tcp, for a veth endpoint: NAME=NETNS, the pod's network namespace (ip netns name or path) whose sockets are endpoint NAME's (repeatable).")
+    var tcpPodNetns: [String] = []
+
+    @Option(name: .customLong("tcp-sockops-cgroup"), help: "With --tcp: cgroup v2 directory for the sock_ops program of veth endpoints (default: the cgroup v2 root).")
+    var tcpSockopsCgroup: String?
+
     func validate() throws {
+        if !tcp && (!tcpPodNetns.isEmpty || tcpSockopsCgroup != nil) {
+            throw ValidationError("--tcp-pod-netns and --tcp-sockops-cgroup need --tcp")
+        }
+        for s in tcpPodNetns where s.split(separator: "=", maxSplits: 1).count != 2 {
+            throw ValidationError("--tcp-pod-netns '\(s)' is not NAME=NETNS")
+        }
         if dnsServer.isEmpty { throw ValidationError("give at least one --dns-server") }
         for s in dnsServer where DNSServer(s) == nil { throw ValidationError("--dns-server '\(s)' is not ADDR[:PORT] or [ADDR6]:PORT") }
         if endpoint.isEmpty { throw ValidationError("give at least one --endpoint") }
@@ -61,6 +80,22 @@ struct Agent: AsyncParsableCommand {
         } catch {
             log("error: \(error)")
             throw ExitCode(2)
+        }
+        let podNetns = Dictionary(tcpPodNetns.map { s in
+            let kv = s.split(separator: "=", maxSplits: 1)
+            return (String(kv[0]), String(kv[1]))
+        }, uniquingKeysWith: { _, last in last })
+        if tcp {
+            for name in podNetns.keys where !endpoints.contains(where: { $0.name == name }) {
+                log("error: --tcp-pod-netns \(name)=...: no endpoint named \(name)")
+                throw ExitCode(2)
+            }
+            for e in endpoints {
+                if case .veth = e.attachment, podNetns[e.name] == nil {
+                    log("error: endpoint \(e.name): DNS over TCP on a veth endpoint needs --tcp-pod-netns \(e.name)=NETNS (the pod's network namespace)")
+                    throw ExitCode(2)
+                }
+            }
         }
         let servers = dnsServer.compactMap(DNSServer.init)
 
@@ -90,17 +125,28 @@ struct Agent: AsyncParsableCommand {
         }
 
         let agent: PolicyAgent
+        var tcpDatapath: TCPDatapath?
         do {
             agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: servers, flowGrace: flowGrace))
             for e in endpoints { try await agent.addEndpoint(e) }
             try await agent.apply(policies)
+            if tcp {
+                let t = try TCPDatapath.load(pinDirectory: pin)
+                for e in endpoints {
+                    let veth: Bool
+                    if case .veth = e.attachment { veth = true } else { veth = false }
+                    try await agent.enableTCP(t, endpoint: e.name, podNamespace: podNetns[e.name], sockopsCgroup: veth ? tcpSockopsCgroup : nil)
+                }
+                tcpDatapath = t
+            }
         } catch {
             log("error: \(error)")
             throw ExitCode(1)
         }
         if let upgrade = agent.datapath.upgrade { log("agent: \(upgrade)") }
-        log("agent: datapath \(agent.datapath.adopted ? "adopted" : "loaded") at \(pin); \(endpoints.count) endpoint(s), \(policies.count) policy(ies); trusted DNS \(servers.map(\.description).joined(separator: ", "))")
+        log("agent: datapath \(agent.datapath.adopted ? "adopted" : "loaded") at \(pin); \(endpoints.count) endpoint(s), \(policies.count) policy(ies); trusted DNS \(servers.map(\.description).joined(separator: ", "))\(tcp ? "; DNS over TCP" : "")")
 
+        let tcpRunning = tcpDatapath
         let events = try agent.events()
         let printer = Task {
             do {
@@ -116,6 +162,7 @@ struct Agent: AsyncParsableCommand {
                 try? await Task.sleep(for: .seconds(gcInterval))
                 if Task.isCancelled { break }
                 do { try await agent.collectGarbage() } catch { log("warning: garbage collection: \(error)") }
+                do { try tcpRunning?.collectGarbage() } catch { log("warning: TCP garbage collection: \(error)") }
             }
         }
 

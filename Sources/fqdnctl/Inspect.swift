@@ -101,6 +101,7 @@ struct Metrics: ParsableCommand {
 
     func run() throws {
         print(try options.maps().prometheusText(), terminator: "")
+        print(try TCPDatapath.prometheusText(pinDirectory: options.pin), terminator: "")
     }
 }
 

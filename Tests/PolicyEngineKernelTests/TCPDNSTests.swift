@@ -265,6 +265,102 @@ import Testing
         }
     }
 
+    // MARK: - The CLI agent
+
+    /// `fqdnctl agent --tcp` (the CLI, not the API) on a veth endpoint: a TCP answer is learned
+    /// and usable, a refused query is answered REFUSED in the stream, `fqdnctl metrics` has the
+    /// TCP counters; after SIGKILL of the agent, DNS over TCP goes on in the kernel (a name
+    /// resolved with no agent is learned); a restarted agent adopts it all, nothing lost.
+    @Test(.kernel, .timeLimit(.minutes(3))) func cliAgentWithTCP() async throws {
+        try await withNetworkFixture { fixture in
+            try await withBPFFSDirectory { pin in
+                try await withCgroupFixture { cgroup in
+                    let topology = try NodeTopology(fixture: fixture)
+                    let pod = try topology.addPod()
+                    let dns = try topology.addHost()
+                    let web1 = try topology.addHost()
+                    let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4], zones: [TCPWorld.zone, TCPWorld.otherZone])
+                    defer { knot.stop() }
+                    let listener = try web1.namespace.perform { try SocketClient.Listener(port: 80) }
+                    defer { listener.stop() }
+                    let policyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-tcp-cli-\(getpid()).yaml").path
+                    try TCPWorld.policy("refused").write(toFile: policyPath, atomically: true, encoding: .utf8)
+                    defer { try? FileManager.default.removeItem(atPath: policyPath) }
+                    let arguments = ["--policy", policyPath, "--dns-server", dns.ipv4, "--pin", pin,
+                                     "--endpoint", "pod0:iface=\(pod.nodeInterface),netns=\(topology.node.name),labels=app=client",
+                                     "--tcp", "--tcp-pod-netns", "pod0=\(pod.namespace.name)", "--tcp-sockops-cgroup", cgroup.path]
+                    defer { try? Datapath.remove(pinDirectory: pin) }
+                    func inPod(_ script: String) throws -> CommandResult {
+                        try cgroup.run(["ip", "netns", "exec", pod.namespace.name, "bash", "-c", script], check: false)
+                    }
+                    func kdig(_ name: String, short: Bool = true) throws -> String {
+                        try inPod("kdig +tcp +time=2 +retry=0 \(short ? "+short " : "")@\(dns.ipv4) \(name) A").stdout
+                    }
+                    func learned() throws -> [String: [String]] {
+                        var out: [String: [String]] = [:]
+                        for n in try DatapathMaps.pinned(at: pin).learned() { out[n.name] = n.addresses.map(\.address) }
+                        return out
+                    }
+
+                    let agent = try ResilienceTests.AgentProcess(arguments: arguments)
+                    defer { agent.stop() }
+                    try #require(try await agent.waitReady(), "\(agent.log)")
+                    #expect(agent.log.contains("; DNS over TCP"), "\(agent.log)")
+                    #expect(try kdig("web1.demo.test").contains(web1.ipv4))
+                    #expect(try learned() == ["web1.demo.test": [web1.ipv4]])
+                    #expect(try pod.namespace.perform { try SocketClient.canConnect(to: web1.ipv4, port: 80, timeout: 1) })
+                    #expect(try kdig("secret.other.test", short: false).contains("status: REFUSED"))
+                    let text = try runCommand([ResilienceTests.fqdnctl, "metrics", "--pin", pin]).stdout
+                    func metric(_ c: TCPCounter) -> UInt64? {
+                        text.split(separator: "\n").first { $0.hasPrefix(c.prometheusName + " ") }
+                            .flatMap { UInt64($0.split(separator: " ")[1]) }
+                    }
+                    #expect(metric(.connections) == 2, "two kdig connections tracked\n\(text)")
+                    #expect(metric(.rxMessages) == 1, "one answer framed (the refused query never reached Knot)\n\(text)")
+                    #expect(metric(.txAnswered) == 1, "\(text)")
+                    #expect(text.contains("# HELP fqdnpolicy_tcp_rx_messages_total "), "\(text)")
+
+                    agent.kill(SIGKILL)
+                    agent.process.waitUntilExit()
+                    #expect(try kdig("p1.demo.test").contains("10.220.1.11"), "answered with no agent")
+                    let withoutAgent = try learned()
+                    #expect(withoutAgent == ["web1.demo.test": [web1.ipv4], "p1.demo.test": ["10.220.1.11"]], "learned with no agent")
+
+                    let next = try ResilienceTests.AgentProcess(arguments: arguments)
+                    defer { next.stop() }
+                    try #require(try await next.waitReady(), "\(next.log)")
+                    #expect(next.log.contains("adopted"), "\(next.log)")
+                    #expect(try learned() == withoutAgent, "nothing learned is lost")
+                    #expect(try kdig("p2.demo.test").contains("10.220.1.12"))
+                    #expect(try learned()["p2.demo.test"] == ["10.220.1.12"])
+                    #expect(try pod.namespace.perform { try SocketClient.canConnect(to: web1.ipv4, port: 80, timeout: 1) })
+                    next.kill(SIGTERM)
+                    next.process.waitUntilExit()
+                    #expect(next.process.terminationStatus == 0, "\(next.log)")
+                }
+            }
+        }
+    }
+
+    /// Bad `--tcp` arguments are refused before anything is loaded.
+    @Test func cliAgentTCPArgumentErrors() throws {
+        let policyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-tcp-args-\(getpid()).yaml").path
+        try TCPWorld.policy(nil).write(toFile: policyPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: policyPath) }
+        let base = [ResilienceTests.fqdnctl, "agent", "--policy", policyPath, "--dns-server", "10.0.0.1",
+                    "--pin", "/sys/fs/bpf/fqdn-never-made-\(getpid())"]
+        let noTCP = try runCommand(base + ["--endpoint", "a:cgroup=/sys/fs/cgroup/x", "--tcp-pod-netns", "a=ns"], check: false)
+        #expect(noTCP.status != 0 && noTCP.stderr.contains("need --tcp"), "\(noTCP)")
+        let malformed = try runCommand(base + ["--endpoint", "a:cgroup=/sys/fs/cgroup/x", "--tcp", "--tcp-pod-netns", "a"], check: false)
+        #expect(malformed.status != 0 && malformed.stderr.contains("is not NAME=NETNS"), "\(malformed)")
+        let vethWithout = try runCommand(base + ["--endpoint", "pod:iface=eth9", "--tcp"], check: false)
+        #expect(vethWithout.status == 2 && vethWithout.stderr.contains("endpoint pod: DNS over TCP on a veth endpoint needs --tcp-pod-netns pod=NETNS"),
+                "\(vethWithout)")
+        let unknown = try runCommand(base + ["--endpoint", "a:cgroup=/sys/fs/cgroup/x", "--tcp", "--tcp-pod-netns", "b=ns"], check: false)
+        #expect(unknown.status == 2 && unknown.stderr.contains("no endpoint named b"), "\(unknown)")
+        #expect(!FileManager.default.fileExists(atPath: "/sys/fs/bpf/fqdn-never-made-\(getpid())"))
+    }
+
     @Test(.kernel) func ipv6() async throws {
         try await TCPWorld.with { w in
             let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv6) web1.demo.test AAAA")
