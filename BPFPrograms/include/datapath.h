@@ -532,9 +532,11 @@ static __always_inline void dp_malformed_event(const struct fqdn_endpoint *ep, c
  * set the rcode, and patch the UDP checksum for the flags word (address and
  * port swaps leave the checksum unchanged: the sums are commutative). */
 #if DP_ATTACH == DP_ATTACH_VETH
-static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct dp_pkt *p, __u32 dns_off, __u16 rcode)
+static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct dp_pkt *p, __u32 dns_off, __u16 rcode,
+					     struct fqdn_dp_scratch *s)
 {
-	__u8 buf[32], tmp[16];
+	/* In the scratch, not on the stack (6.1's stack budget, datapath_maps.h). */
+	__u8 *buf = s->rewrite, *tmp = s->rewrite + 32;
 	__u16 old_flags, new_flags;
 	__u32 l3 = p->l3_off;
 
@@ -629,7 +631,7 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 			}
 #if DP_ATTACH == DP_ATTACH_VETH
 			if (action != FQDN_REFUSE_DROP &&
-			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5) == 0) {
+			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5, s) == 0) {
 				dp_count(FQDN_CTR_DNS_QUERIES_REFUSED);
 				/* veth_egress lets it through untouched. */
 				skb->mark = DP_MARK_KERNEL_ANSWER;
@@ -642,20 +644,22 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 	}
 
 	{
-		struct fqdn_inflight_key k = {};
-		struct fqdn_inflight v = {};
+		struct fqdn_inflight_key *k = &s->inflight_key;
+		struct fqdn_inflight *v = &s->inflight;
 
-		k.endpoint_id = ep->endpoint_id;
-		k.client_port = p->sport;
-		k.server_port = p->dport;
-		k.txid = f->id;
-		k.family = p->family;
-		dp_copy16(k.server, p->daddr);
-		v.qname_hash = dp_name_hash(&f->qname);
-		v.sent_ns = bpf_ktime_get_boot_ns();
-		v.policy_id = ep->policy_id;
-		v.qtype = f->qtype;
-		if (bpf_map_update_elem(&fq_inflight, &k, &v, BPF_ANY) < 0)
+		__builtin_memset(k, 0, sizeof(*k));
+		__builtin_memset(v, 0, sizeof(*v));
+		k->endpoint_id = ep->endpoint_id;
+		k->client_port = p->sport;
+		k->server_port = p->dport;
+		k->txid = f->id;
+		k->family = p->family;
+		dp_copy16(k->server, p->daddr);
+		v->qname_hash = dp_name_hash(&f->qname);
+		v->sent_ns = bpf_ktime_get_boot_ns();
+		v->policy_id = ep->policy_id;
+		v->qtype = f->qtype;
+		if (bpf_map_update_elem(&fq_inflight, k, v, BPF_ANY) < 0)
 			dp_count(FQDN_CTR_INFLIGHT_FAILED);
 	}
 	return DP_PASS;
@@ -837,8 +841,8 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	struct fqdn_dp_scratch *s = dp_scratch();
 	struct fqdn_facts *f;
 	struct fqdn_inflight *inf;
-	struct fqdn_inflight_key k = {};
-	struct fqdn_name_key nk = {};
+	struct fqdn_inflight_key *k;
+	struct fqdn_name_key *nk;
 	struct fqdn_name *name;
 	struct dp_learn_ctx lc = {};
 	__u32 off, len;
@@ -847,6 +851,8 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (!ps || !s)
 		return;
 	f = &s->facts;
+	k = &s->inflight_key;
+	nk = &s->name_key;
 	dp_count(FQDN_CTR_DNS_RESPONSES);
 	if (dp_udp_payload(skb, p, &off, &len) < 0) {
 		f->reason = FQDN_ERR_TRUNCATED;
@@ -859,13 +865,14 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (!(f->flags & FQDN_FLAG_QR))
 		return;
 
-	k.endpoint_id = ep->endpoint_id;
-	k.client_port = p->dport;
-	k.server_port = p->sport;
-	k.txid = f->id;
-	k.family = p->family;
-	dp_copy16(k.server, p->saddr);
-	inf = bpf_map_lookup_elem(&fq_inflight, &k);
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = ep->endpoint_id;
+	k->client_port = p->dport;
+	k->server_port = p->sport;
+	k->txid = f->id;
+	k->family = p->family;
+	dp_copy16(k->server, p->saddr);
+	inf = bpf_map_lookup_elem(&fq_inflight, k);
 	if (!inf) {
 		/* An answer that could teach nothing anyway (error rcode, TC)
 		 * is no spoofing attempt worth an event. */
@@ -882,7 +889,7 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 		dp_not_learned(ep, p, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
 		return;
 	}
-	bpf_map_delete_elem(&fq_inflight, &k);
+	bpf_map_delete_elem(&fq_inflight, k);
 	if (!f->credits || f->addr_count == 0) {
 		if (!f->credits)
 			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
@@ -893,14 +900,15 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (!tags)
 		return;
 
-	nk.endpoint_id = ep->endpoint_id;
-	nk.name_hash = nh;
-	name = bpf_map_lookup_elem(&fq_names, &nk);
+	__builtin_memset(nk, 0, sizeof(*nk));
+	nk->endpoint_id = ep->endpoint_id;
+	nk->name_hash = nh;
+	name = bpf_map_lookup_elem(&fq_names, nk);
 	if (!name) {
 		__builtin_memset(&s->name, 0, sizeof(s->name));
 		dp_copy_name(&s->name.name, &f->qname);
-		bpf_map_update_elem(&fq_names, &nk, &s->name, BPF_NOEXIST);
-		name = bpf_map_lookup_elem(&fq_names, &nk);
+		bpf_map_update_elem(&fq_names, nk, &s->name, BPF_NOEXIST);
+		name = bpf_map_lookup_elem(&fq_names, nk);
 		if (!name) {
 			dp_count(FQDN_CTR_LEARN_FAILED);
 			return;

@@ -145,11 +145,18 @@ struct {
 } fq_meta SEC(".maps");
 
 /* Per-CPU scratch of one program run (not shared, not pinned): the parser's
- * facts and the values built before a map update. */
+ * facts and the keys and values built before a map lookup or update. Keys and
+ * values live here rather than on the stack because Linux 6.1 adds the frames
+ * of the bpf_loop callback chain (trie walk: 4 levels) to the caller's 512
+ * bytes ("combined stack size of N calls ... Too large"). */
 struct fqdn_dp_scratch {
 	struct fqdn_facts facts;
 	struct fqdn_name name;
 	struct fqdn_trie_result trie;
+	struct fqdn_inflight_key inflight_key;
+	struct fqdn_inflight inflight;
+	struct fqdn_name_key name_key;
+	__u8 rewrite[48]; /* dp_rewrite_answer (veth): header bytes, then the MAC swap */
 };
 
 struct {

@@ -58,6 +58,27 @@ static __always_inline void tcp_pkt(struct dp_pkt *p, const struct fqdn_tcp_sock
 	}
 }
 
+/* dp_not_learned / dp_malformed_event for a response of connection ts: the
+ * dp_pkt is built where it is needed, so that it is not live (on the stack)
+ * across the whole of fqdn_tcp_response (6.1's stack budget, datapath_maps.h). */
+static __always_inline void tcp_rx_not_learned(const struct fqdn_endpoint *ep, const struct fqdn_tcp_sock *ts,
+					       __u32 why, __u16 txid, __u32 counter)
+{
+	struct dp_pkt p;
+
+	tcp_pkt(&p, ts, 1);
+	dp_not_learned(ep, &p, why, txid, counter);
+}
+
+static __always_inline void tcp_rx_malformed(const struct fqdn_endpoint *ep, const struct fqdn_tcp_sock *ts,
+					     const struct fqdn_facts *f)
+{
+	struct dp_pkt p;
+
+	tcp_pkt(&p, ts, 1);
+	dp_malformed_event(ep, &p, f, 1);
+}
+
 /*
  * One whole response of connection `cookie`: parse it and learn from it.
  * Mirrors dp_dns_response (datapath.h) after its parse, step for step, so a
@@ -73,11 +94,10 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	struct fqdn_endpoint *epp, ep;
 	struct fqdn_facts *f;
 	struct fqdn_inflight *inf;
-	struct fqdn_inflight_key k = {};
-	struct fqdn_name_key nk = {};
+	struct fqdn_inflight_key *k;
+	struct fqdn_name_key *nk;
 	struct fqdn_name *name;
 	struct dp_learn_ctx lc = {};
-	struct dp_pkt p;
 	__u32 pid, n = len;
 	__u64 nh, tags;
 
@@ -89,11 +109,10 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	ep = *epp;
 	if (!(ep.flags & FQDN_EP_F_LEARN))
 		return 0;
-	tcp_pkt(&p, ts, 1);
 	if (!tcp_trusted_server(ts->family, ts->server, ts->server_port)) {
 		/* No longer trusted (configuration changed): as dp_ingress. */
 		if (ts->server_port == DP_DNS_PORT)
-			dp_not_learned(&ep, &p, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
+			tcp_rx_not_learned(&ep, ts, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
 		return 0;
 	}
 	pid = ep.policy_id;
@@ -120,24 +139,27 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	if (!(f->flags & FQDN_FLAG_QR))
 		return 0;
 
-	/* From here on as dp_dns_response. */
-	k.endpoint_id = ep.endpoint_id;
-	k.client_port = ts->client_port;
-	k.server_port = ts->server_port;
-	k.txid = f->id;
-	k.family = ts->family;
-	dp_copy16(k.server, ts->server);
-	inf = bpf_map_lookup_elem(&fq_inflight, &k);
+	/* From here on as dp_dns_response (keys in the scratch, as there). */
+	k = &s->inflight_key;
+	nk = &s->name_key;
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = ep.endpoint_id;
+	k->client_port = ts->client_port;
+	k->server_port = ts->server_port;
+	k->txid = f->id;
+	k->family = ts->family;
+	dp_copy16(k->server, ts->server);
+	inf = bpf_map_lookup_elem(&fq_inflight, k);
 	if (!inf) {
-		dp_not_learned(&ep, &p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
+		tcp_rx_not_learned(&ep, ts, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
 		return 0;
 	}
 	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
 	if (nh != inf->qname_hash) {
-		dp_not_learned(&ep, &p, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
+		tcp_rx_not_learned(&ep, ts, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
 		return 0;
 	}
-	bpf_map_delete_elem(&fq_inflight, &k);
+	bpf_map_delete_elem(&fq_inflight, k);
 	if (!f->credits || f->addr_count == 0) {
 		if (!f->credits)
 			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
@@ -148,14 +170,15 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	if (!tags)
 		return 0;
 
-	nk.endpoint_id = ep.endpoint_id;
-	nk.name_hash = nh;
-	name = bpf_map_lookup_elem(&fq_names, &nk);
+	__builtin_memset(nk, 0, sizeof(*nk));
+	nk->endpoint_id = ep.endpoint_id;
+	nk->name_hash = nh;
+	name = bpf_map_lookup_elem(&fq_names, nk);
 	if (!name) {
 		__builtin_memset(&s->name, 0, sizeof(s->name));
 		dp_copy_name(&s->name.name, &f->qname);
-		bpf_map_update_elem(&fq_names, &nk, &s->name, BPF_NOEXIST);
-		name = bpf_map_lookup_elem(&fq_names, &nk);
+		bpf_map_update_elem(&fq_names, nk, &s->name, BPF_NOEXIST);
+		name = bpf_map_lookup_elem(&fq_names, nk);
 		if (!name) {
 			dp_count(FQDN_CTR_LEARN_FAILED);
 			return 0;
@@ -181,7 +204,7 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 
 malformed:
 	dp_count(FQDN_CTR_DNS_RESPONSES_MALFORMED);
-	dp_malformed_event(&ep, &p, f, 1);
+	tcp_rx_malformed(&ep, ts, f);
 	return 0;
 }
 
@@ -251,20 +274,22 @@ __attribute__((noinline)) int fqdn_tcp_query(__u64 cookie, __u32 len, __u32 can_
 	}
 
 	{
-		struct fqdn_inflight_key k = {};
-		struct fqdn_inflight v = {};
+		struct fqdn_inflight_key *k = &s->inflight_key;
+		struct fqdn_inflight *v = &s->inflight;
 
-		k.endpoint_id = ep.endpoint_id;
-		k.client_port = p.sport;
-		k.server_port = p.dport;
-		k.txid = f->id;
-		k.family = p.family;
-		dp_copy16(k.server, p.daddr);
-		v.qname_hash = dp_name_hash(&f->qname);
-		v.sent_ns = bpf_ktime_get_boot_ns();
-		v.policy_id = ep.policy_id;
-		v.qtype = f->qtype;
-		if (bpf_map_update_elem(&fq_inflight, &k, &v, BPF_ANY) < 0)
+		__builtin_memset(k, 0, sizeof(*k));
+		__builtin_memset(v, 0, sizeof(*v));
+		k->endpoint_id = ep.endpoint_id;
+		k->client_port = p.sport;
+		k->server_port = p.dport;
+		k->txid = f->id;
+		k->family = p.family;
+		dp_copy16(k->server, p.daddr);
+		v->qname_hash = dp_name_hash(&f->qname);
+		v->sent_ns = bpf_ktime_get_boot_ns();
+		v->policy_id = ep.policy_id;
+		v->qtype = f->qtype;
+		if (bpf_map_update_elem(&fq_inflight, k, v, BPF_ANY) < 0)
 			dp_count(FQDN_CTR_INFLIGHT_FAILED);
 	}
 	return FQDN_TCP_Q_PASS;

@@ -371,7 +371,6 @@ __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_name *nam
 	struct fqdn_trie_walk_state *w;
 	struct fqdn_trie_node *root;
 	struct fqdn_trie_ctx c;
-	struct fqdn_trie_key rk = {};
 	__u32 zero = 0, i, n;
 
 	if (!name || !res)
@@ -417,8 +416,13 @@ __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_name *nam
 		return 0;
 	}
 
-	rk.policy = policy;
-	root = bpf_map_lookup_elem(&fqdn_trie_nodes, &rk);
+	/* The root's key (policy, parent 0, empty label), built in w->lkey rather
+	 * than on the stack: on 6.1 this function's frame counts toward the
+	 * caller's 512 bytes together with the bpf_loop callbacks' frames. The
+	 * level steps rewrite parent, len and label before each lookup. */
+	__builtin_memset(&w->lkey, 0, sizeof(w->lkey));
+	w->lkey.policy = policy;
+	root = bpf_map_lookup_elem(&fqdn_trie_nodes, &w->lkey);
 	if (!root) {
 		fqdn_trie_fail(res, FQDN_TRIE_OK);
 		return 0;
