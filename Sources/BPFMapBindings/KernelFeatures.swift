@@ -85,10 +85,10 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
             Requirement(feature: "bpf_loop", neededBy: "DNS parser, trie walk, datapath", scope: .datapath,
                         minimum: KernelVersion(5, 17), met: bpfLoop),
             Requirement(feature: "ring buffer", neededBy: "datapath events", scope: .datapath, minimum: KernelVersion(5, 8), met: ringBuffer),
-            // Measured: every datapath program loads on 6.12; 6.1 rejects them with "combined
-            // stack size of N calls is 544" (bpf_loop callback frames count into 512 bytes).
-            Requirement(feature: "a verifier that accepts the datapath's call stack", neededBy: "datapath (veth and cgroup endpoints)",
-                        scope: .datapath, minimum: KernelVersion(6, 12), met: version >= KernelVersion(6, 12)),
+            // Measured: every datapath program loads on 6.1, 6.12, 6.18 and 7.2 (the oldest
+            // kernel with bpf_loop in the matrix is 6.1; 5.17-6.0 were not measured).
+            Requirement(feature: "a verifier that accepts the datapath (measured from 6.1)", neededBy: "datapath (veth and cgroup endpoints)",
+                        scope: .datapath, minimum: KernelVersion(6, 1), met: version >= KernelVersion(6, 1)),
             // No legacy-tc fallback: a cls_bpf filter cannot be pinned as a link, so adoption by
             // a restarted agent and in-place program updates would need a second mechanism
             // (KernelMatrix.md, "How the library should adapt").

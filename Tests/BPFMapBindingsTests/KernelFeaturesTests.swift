@@ -18,8 +18,9 @@ import Testing
         #expect(KernelVersion(release: "garbage") == KernelVersion(0, 0))
     }
 
-    /// What the matrix measured (Documentation/KernelMatrix.md): 5.10 has no bpf_loop, 6.1 has
-    /// it but rejects the datapath (stack) and lacks the sock_ops helper, 6.12+ has everything.
+    /// What the matrix measured (Documentation/KernelMatrix.md): 5.10 has no bpf_loop; 6.1 loads
+    /// the datapath (cgroup endpoints) but has no tcx (veth endpoints) and lacks the sock_ops
+    /// helper (TCP); 6.12+ has everything.
     @Test func matrixKernels() {
         let k510 = Self.features("5.10.0-46-amd64", bpfLoop: false, sockOpsCgroup: false, tcx: false)
         #expect(throws: KernelUnsupported.self) { try k510.requireDatapath() }
@@ -27,9 +28,17 @@ import Testing
             #expect("\(error)" == "FQDNPolicy needs Linux >= 5.17 for bpf_loop (DNS parser, trie walk, datapath); this kernel is 5.10.0-46-amd64")
         }
         let k61 = Self.features("6.1.0-57-amd64", sockOpsCgroup: false, tcx: false)
-        do { try k61.requireDatapath(); Issue.record("6.1 accepted") } catch {
+        #expect(throws: Never.self) { try k61.requireDatapath() }
+        do { try k61.requireVethEndpoints(); Issue.record("veth endpoints accepted on 6.1") } catch {
+            #expect("\(error)" == "FQDNPolicy needs Linux >= 6.6 for tcx (veth endpoints); this kernel is 6.1.0-57-amd64")
+        }
+        do { try k61.requireTCP(); Issue.record("TCP accepted on 6.1") } catch {
             #expect(error.requirement.minimum == KernelVersion(6, 12))
             #expect("\(error)".contains("this kernel is 6.1.0-57-amd64"))
+        }
+        let k60 = Self.features("6.0.19")
+        do { try k60.requireDatapath(); Issue.record("6.0 accepted") } catch {
+            #expect(error.requirement.minimum == KernelVersion(6, 1), "below the oldest kernel measured")
         }
         let k612 = Self.features("6.12.118+deb13-amd64")
         #expect(throws: Never.self) { try k612.requireTCP() }
