@@ -6,17 +6,19 @@
 #   Scripts/kernel-matrix.sh [--kernels "5.10 6.1 6.12 7.2"] [--out DIR] [--seeded N] [--seed S]
 #                            [--swift-cases N|all|0] [--fqdnctl PATH] [--timeout SECONDS] [--mem MB]
 #                            [--loop-variants] [--variants "v3 v2"] [--only "parser_test trie_test"]
+#                            [--no-datapath]
 #
 # --variants keeps only the named builds (default: v3 = clang 21's default -mcpu, and v2);
 # --loop-variants adds v3-iter and v3-for (the parser's other driver loops); --only limits the
-# project objects to the named sources (the probes always run).
+# project objects to the named sources (the probes always run); --no-datapath skips the datapath
+# differential (Scripts/kmatrix/dptest.c: the veth and cgroup programs run on shared maps).
 #
 # Output: DIR/matrix.md (tables), DIR/matrix.json (everything, machine-readable), DIR/logs/
 # (raw guest consoles). Default DIR: .build-kmatrix/report. Downloads and builds are cached
 # under .build-kmatrix/ (gitignored). Needs root (BPF on the host), network for the first run.
 # Exit status: 0 when the run completed (the verdicts are in the report, not in the status);
 # 1 when the harness itself failed; 2 when a differential case disagrees between kernels or
-# with the Swift reference.
+# with the Swift reference, or a datapath sanity assertion fails on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$PWD
@@ -34,6 +36,7 @@ guest_mem=4096
 loop_variants=false
 only_variants=""
 only_sources=""
+datapath=true
 while (($#)); do
   case "$1" in
     --kernels) kernels=$2; shift 2 ;;
@@ -47,7 +50,8 @@ while (($#)); do
     --loop-variants) loop_variants=true; shift ;;
     --variants) only_variants=$2; shift 2 ;;
     --only) only_sources=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --no-datapath) datapath=false; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "kernel-matrix: unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -90,6 +94,11 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE"/{obj,probes,cases,expect}
 gcc -O2 -Wall -static -I "$ROOT_DIR/BPFPrograms/include" -o "$STAGE/kmloader" "$KM/kmloader.c" \
     -lbpf -lelf -lz 2> >(grep -v -e 'getaddrinfo' -e 'statically linked' >&2)
+if $datapath; then
+  gcc -O2 -Wall -static -I "$ROOT_DIR/BPFPrograms/include" -o "$STAGE/dptest" "$KM/dptest.c" \
+      -lbpf -lelf -lz 2> >(grep -v -e 'getaddrinfo' -e 'statically linked' >&2)
+  python3 "$KM/dpgen.py" --out "$STAGE/dp"
+fi
 
 # Build variants: "name|clang flags|only for sources whose dependencies mention this word".
 # v3 is clang 21's default (the build plugin's objects). --loop-variants adds the parser's
@@ -154,7 +163,7 @@ t=$(stamp)
 HOSTROOT=$WORK/hostroot
 rm -rf "$HOSTROOT"
 mkdir -p "$HOSTROOT/dump"
-for f in kmloader obj probes cases diff.conf; do ln -s "$STAGE/$f" "$HOSTROOT/$f"; done
+for f in kmloader obj probes cases diff.conf dptest dp; do if [[ -e $STAGE/$f ]]; then ln -s "$STAGE/$f" "$HOSTROOT/$f"; fi; done
 sh "$KM/suite.sh" "$HOSTROOT" > "$out/logs/host.log" 2>&1 || true
 # The host's v3 results are what every guest is compared with.
 python3 - "$out/logs/host.log" "$STAGE/expect" <<'EOF'
@@ -206,6 +215,7 @@ cp "$KM/init.sh" "$IRD/common/init"
 cp "$KM/suite.sh" "$IRD/common/suite.sh"
 cp "$STAGE/kmloader" "$STAGE/diff.conf" "$IRD/common/"
 cp -r "$STAGE/obj" "$STAGE/probes" "$IRD/common/"
+if $datapath; then cp -r "$STAGE/dptest" "$STAGE/dp" "$IRD/common/"; fi
 cp "$STAGE"/cases/*.bin "$IRD/common/cases/"
 cp "$STAGE"/expect/*.txt "$IRD/common/expect/" 2>/dev/null || true
 python3 "$KM/mkinitramfs.py" "$IRD/common" "$IRD/common.cpio.gz"
@@ -246,5 +256,5 @@ args=()
 for k in $kernels; do args+=(--guest "$k=$out/logs/guest-$k.log=$(dirname "${vmlinuz[$k]}")/SOURCE"); done
 python3 "$KM/report.py" --host "$out/logs/host.log" "${args[@]}" --compile "$compile_log" \
   --swift "$swift_json" --cases "$STAGE/cases/cases.json" --timings "$timings" \
-  --command "Scripts/kernel-matrix.sh --kernels \"$kernels\" --seeded $seeded --seed $seed --swift-cases $swift_cases$($loop_variants && echo ' --loop-variants')${only_variants:+ --variants \"$only_variants\"}${only_sources:+ --only \"$only_sources\"}" \
+  --command "Scripts/kernel-matrix.sh --kernels \"$kernels\" --seeded $seeded --seed $seed --swift-cases $swift_cases$($loop_variants && echo ' --loop-variants')${only_variants:+ --variants \"$only_variants\"}${only_sources:+ --only \"$only_sources\"}$($datapath || echo ' --no-datapath')" \
   --json "$out/matrix.json" --md "$out/matrix.md"

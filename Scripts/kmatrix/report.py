@@ -6,6 +6,9 @@ lines, see kmloader.c), the compile log, the Swift comparison, the case index.
 Every guest's differential results are compared case by case with the host
 kernel's v3 results (errno, program return value, whether facts were written,
 FNV-64 of the facts bytes); the host's own variants are compared the same way.
+The datapath differential (dptest.c: KMP/KMA lines) is compared line by line with
+the host's v3 run of the same scenario: each packet's verdict, rewritten bytes and
+events, and each map's final contents; the host's sanity assertions must hold.
 """
 import argparse
 import json
@@ -14,7 +17,11 @@ from collections import OrderedDict, defaultdict
 
 
 def parse_log(path):
-    k = {"complete": False, "programs": [], "probes": OrderedDict(), "runs": [], "objects": [], "raw_errors": []}
+    k = {"complete": False, "programs": [], "probes": OrderedDict(), "runs": [], "objects": [], "raw_errors": [],
+         "dp": OrderedDict()}
+
+    def dp(variant, scenario):
+        return k["dp"].setdefault((variant, scenario), {"lines": OrderedDict(), "asserts": OrderedDict(), "summary": None})
     cur = None
     try:
         lines = open(path, errors="replace").read().replace("\r", "").split("\n")
@@ -41,12 +48,20 @@ def parse_log(path):
                 k["programs"].append(j)
             elif kind == "object":
                 k["objects"].append(j)
+            elif kind == "dprun":
+                dp(j.get("variant"), j.get("scenario"))["summary"] = j
             elif kind == "run":
                 if cur is None:
                     cur = {"variant": j.get("variant"), "program": j.get("program"), "results": {}, "dumps": {}}
                 cur["summary"] = j
                 k["runs"].append(cur)
                 cur = None
+        elif line.startswith("KMP ") or line.startswith("KMA "):
+            # "KMP V SCENARIO KEY rest": KEY = case index or map:NAME
+            p = line.split(" ", 4)
+            if len(p) == 5:
+                d = dp(p[1], p[2])
+                (d["lines"] if line.startswith("KMP ") else d["asserts"])[p[3]] = p[4]
         elif line.startswith("KMS run "):
             p = line.split()
             cur = {"variant": p[2], "object": p[3], "program": p[4], "results": {}, "dumps": {}}
@@ -202,6 +217,44 @@ def main():
             if s.get("disagree"):
                 any_disagree = True
 
+    # ---- datapath differential: reference = the host's v3 run of each scenario
+    dp_ref = {sc: d for (v, sc), d in host["dp"].items() if v == "v3" and d["lines"]}
+    dpdiff = OrderedDict()  # (variant, scenario) -> kernel -> comparison
+    dp_keys = sorted({key for n in order for key in kernels[n]["dp"]}, key=lambda x: (vrank.get(x[0], 99), {"veth": 0, "cgroup": 1}.get(x[1], 2), x[1]))
+    for key in dp_keys:
+        for n in order:
+            d = kernels[n]["dp"].get(key)
+            if d is None:
+                continue
+            summ = d["summary"] or {}
+            if summ.get("error") or not d["lines"]:
+                c = {"status": "error", "error": summ.get("error") or "no output (guest died or timed out?)"}
+                # the programs verified but the run did not happen: nothing was compared
+                if "not loaded" not in c["error"]:
+                    any_disagree = True
+            else:
+                ref_d = dp_ref.get(key[1])
+                ref_lines = ref_d["lines"] if ref_d else {}
+                dcases = [x for x in ref_lines if not x.startswith("map:")]
+                maps = [x for x in ref_lines if x.startswith("map:")]
+                differ = [x for x in ref_lines if d["lines"].get(x) != ref_lines[x]]
+                extra = [x for x in d["lines"] if x not in ref_lines]
+                fails = [x for x, t in d["asserts"].items() if "FAIL" in t]
+                c = {"status": "ran", "cases": len(dcases), "maps": len(maps),
+                     "cases_agree": sum(1 for x in dcases if x not in differ),
+                     "maps_agree": sum(1 for x in maps if x not in differ),
+                     "differ": differ, "extra": extra, "assertions": sum(t.count(":ok") + t.count(":FAIL") for t in d["asserts"].values()),
+                     "assertions_failed": fails, "load_ms": summ.get("load_ms"), "run_ms": summ.get("run_ms"),
+                     "first_differences": [{"key": x, "reference": ref_lines.get(x), "this": d["lines"].get(x)}
+                                           for x in (differ + extra)[:5]]}
+                if not ref_lines:
+                    c["status"] = "no reference"
+                if differ or extra or not ref_lines:
+                    any_disagree = True
+                if n == "host" and fails:
+                    any_disagree = True  # the hand-derived assertions are required on the host
+            dpdiff.setdefault(key, OrderedDict())[n] = c
+
     # ---- JSON
     out = {
         "command": a.command,
@@ -214,6 +267,8 @@ def main():
         "differential": [{"variant": v, "program": p, "reference": "host kernel, v3",
                           "kernels": {n: c for n, c in d.items()}} for (v, p), d in diff.items()],
         "host_packet_vs_buffer": cross,
+        "datapath": [{"variant": v, "scenario": sc, "reference": "host kernel, v3", "kernels": d}
+                     for (v, sc), d in dpdiff.items()],
         "swift": swift,
         "cases": {"packets": len(cases["packets"]), "buffers": len(cases["buffers"]), "seed": cases.get("seed")},
         "agree": not any_disagree,
@@ -373,6 +428,45 @@ def main():
     else:
         L.append("Swift reference: not compared in this run.")
     L.append("")
+    if dpdiff:
+        L.append("### Datapath differential (reference: the host kernel's v3 run, case by case)")
+        L.append("")
+        L.append("The endpoint's two programs on shared maps (dptest.c), the packets of dpgen.py in order. "
+                 "Cell: cases agreeing (verdict, rewritten bytes, events) / maps agreeing (final contents).")
+        L.append("")
+        L.append("| build / scenario | " + " | ".join(labels) + " |")
+        L.append("|---|" + "---|" * len(labels))
+        for (v, sc), d in dpdiff.items():
+            cells = []
+            for n in order:
+                c = d.get(n)
+                if c is None:
+                    cells.append("—")
+                elif c["status"] == "error":
+                    cells.append("not loaded" if "not loaded" in c["error"] else
+                                 "**error** [%d]" % note("datapath %s %s on %s: %s" % (v, sc, kernels[n]["label"], c["error"])))
+                elif c["status"] == "no reference":
+                    cells.append("**no reference** [%d]" % note("datapath %s: the host's v3 run has no results" % sc))
+                else:
+                    cell = "%d/%d cases, %d/%d maps" % (c["cases_agree"], c["cases"], c["maps_agree"], c["maps"])
+                    if c["differ"] or c["extra"]:
+                        fd = c["first_differences"][0]
+                        r, t = fd["reference"] or "-", fd["this"] or "-"
+                        at = next((i for i, (x, y) in enumerate(zip(r, t)) if x != y), min(len(r), len(t)))
+                        at = max(0, at - 40)  # from just before the first differing character
+                        cell = "**%s** [%d]" % (cell, note("datapath %s %s on %s: differing %s; first, %s, from char %d: host `%s` here `%s`" % (
+                            v, sc, kernels[n]["label"], (c["differ"] + c["extra"])[:8], fd["key"], at,
+                            r[at:at + 120], t[at:at + 120])))
+                    cells.append(cell)
+            L.append("| %s / %s | %s |" % (v, sc, " | ".join(cells)))
+        L.append("")
+        for (v, sc), d in dpdiff.items():
+            c = d.get("host")
+            if v == "v3" and c and c["status"] != "error":
+                L.append("Host sanity assertions (hand-derived from the test policy), %s: %d checked, %s." % (
+                    sc, c["assertions"], "all hold" if not c["assertions_failed"] else
+                    "**%d cases fail: %s**" % (len(c["assertions_failed"]), c["assertions_failed"][:10])))
+        L.append("")
     if notes:
         L.append("Notes (the verifier's or libbpf's last words):")
         L.append("")

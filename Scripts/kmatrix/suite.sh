@@ -4,7 +4,8 @@
 #   suite.sh ROOT
 # ROOT holds: kmloader, obj/VARIANTS (variant names, one a line), obj/VARIANT/*.o,
 # probes/VARIANT/*.o, diff.conf (lines "object program cases [loader options]"),
-# cases/*.bin, and optionally expect/PROGRAM.txt (the host's results) and dump/ (host only).
+# cases/*.bin, and optionally expect/PROGRAM.txt (the host's results) and dump/ (host only);
+# dptest and dp/packets.txt for the datapath differential (absent with --no-datapath).
 R=$1
 L="$R/kmloader"
 "$L" uname
@@ -39,4 +40,24 @@ for v in $(cat "$R/obj/VARIANTS"); do
 		"$L" run "$o" "$R/cases/$cases" --prog "$prog" --variant "$v" $opts $extra
 	done < "$R/diff.conf"
 done
+# Datapath differential: an endpoint's two programs on shared maps, the same packets in order
+# (dptest.c), for every variant whose two objects verify accepted.
+if [ -x "$R/dptest" ] && [ -f "$R/dp/packets.txt" ]; then
+	for v in $(cat "$R/obj/VARIANTS"); do
+		for sc in "veth veth_ingress fqdn_veth_ingress veth_egress fqdn_veth_egress" \
+			"cgroup cgroup_egress fqdn_cgroup_egress cgroup_ingress fqdn_cgroup_ingress"; do
+			set -- $sc
+			[ -f "$R/obj/$v/$2.o" ] && [ -f "$R/obj/$v/$4.o" ] || continue
+			if grep -q "\"object\":\"$2.o\",\"variant\":\"$v\",\"program\":\"$3\",.*\"verdict\":\"accepted\"" "$R/verify.out" &&
+				grep -q "\"object\":\"$4.o\",\"variant\":\"$v\",\"program\":\"$5\",.*\"verdict\":\"accepted\"" "$R/verify.out"; then
+				"$R/dptest" --scenario "$1" --variant "$v" "$R/obj/$v" "$R/dp/packets.txt"
+				st=$? # 1: dptest printed its error; more: it died
+				[ $st -le 1 ] ||
+					echo "KMJ {\"kind\":\"dprun\",\"variant\":\"$v\",\"scenario\":\"$1\",\"error\":\"dptest died with status $st\"}"
+			else
+				echo "KMJ {\"kind\":\"dprun\",\"variant\":\"$v\",\"scenario\":\"$1\",\"error\":\"not loaded: rejected by verify (see the program table)\"}"
+			fi
+		done
+	done
+fi
 echo "KMH end"
