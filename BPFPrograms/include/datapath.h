@@ -831,65 +831,18 @@ static long dp_learn_one(__u32 i, void *ctx)
 	return 0;
 }
 
-/* A UDP response from a trusted server toward an endpoint. Never drops: a
- * response that teaches nothing is still delivered (the application then
- * cannot reach what it names). */
-static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
-					    const struct fqdn_policy_settings *pol, const struct dp_pkt *p)
+/* A response that matched its query (which the caller consumed): when the
+ * parser credited its addresses, learn them for the qname if the policy's
+ * trie matches it. Shared by UDP (dp_dns_response) and TCP
+ * (fqdn_tcp_response, dns_tcp.h). nh: the qname's hash. */
+static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, const struct fqdn_policy_settings *pol,
+					      struct fqdn_dp_scratch *s, struct fqdn_facts *f, __u64 nh)
 {
-	struct fqdn_dns_scratch *ps = fqdn_dns_scratch_get();
-	struct fqdn_dp_scratch *s = dp_scratch();
-	struct fqdn_facts *f;
-	struct fqdn_inflight *inf;
-	struct fqdn_inflight_key *k;
-	struct fqdn_name_key *nk;
-	struct fqdn_name *name;
+	struct fqdn_name_key *nk = &s->name_key;
 	struct dp_learn_ctx lc = {};
-	__u32 off, len;
-	__u64 nh, tags;
+	struct fqdn_name *name;
+	__u64 tags;
 
-	if (!ps || !s)
-		return;
-	f = &s->facts;
-	k = &s->inflight_key;
-	nk = &s->name_key;
-	dp_count(FQDN_CTR_DNS_RESPONSES);
-	if (dp_udp_payload(skb, p, &off, &len) < 0) {
-		f->reason = FQDN_ERR_TRUNCATED;
-		f->offset = 0;
-		goto malformed;
-	}
-	dp_parse_dns(skb, off, len, ps, f);
-	if (f->verdict != FQDN_VERDICT_OK)
-		goto malformed;
-	if (!(f->flags & FQDN_FLAG_QR))
-		return;
-
-	__builtin_memset(k, 0, sizeof(*k));
-	k->endpoint_id = ep->endpoint_id;
-	k->client_port = p->dport;
-	k->server_port = p->sport;
-	k->txid = f->id;
-	k->family = p->family;
-	dp_copy16(k->server, p->saddr);
-	inf = bpf_map_lookup_elem(&fq_inflight, k);
-	if (!inf) {
-		/* An answer that could teach nothing anyway (error rcode, TC)
-		 * is no spoofing attempt worth an event. */
-		if (!f->credits)
-			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
-		else
-			dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
-		return;
-	}
-	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
-	if (nh != inf->qname_hash) {
-		/* Same ids, other question: not the answer to our query (and it
-		 * does not consume the query). */
-		dp_not_learned(ep, p, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
-		return;
-	}
-	bpf_map_delete_elem(&fq_inflight, k);
 	if (!f->credits || f->addr_count == 0) {
 		if (!f->credits)
 			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
@@ -930,6 +883,64 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (lc.max_ips > FQDN_MAX_IPS_PER_NAME_LIMIT)
 		lc.max_ips = FQDN_MAX_IPS_PER_NAME_LIMIT;
 	bpf_loop(FQDN_MAX_CREDITED, dp_learn_one, &lc, 0);
+}
+
+/* A UDP response from a trusted server toward an endpoint. Never drops: a
+ * response that teaches nothing is still delivered (the application then
+ * cannot reach what it names). */
+static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
+					    const struct fqdn_policy_settings *pol, const struct dp_pkt *p)
+{
+	struct fqdn_dns_scratch *ps = fqdn_dns_scratch_get();
+	struct fqdn_dp_scratch *s = dp_scratch();
+	struct fqdn_facts *f;
+	struct fqdn_inflight *inf;
+	struct fqdn_inflight_key *k;
+	__u32 off, len;
+	__u64 nh;
+
+	if (!ps || !s)
+		return;
+	f = &s->facts;
+	k = &s->inflight_key;
+	dp_count(FQDN_CTR_DNS_RESPONSES);
+	if (dp_udp_payload(skb, p, &off, &len) < 0) {
+		f->reason = FQDN_ERR_TRUNCATED;
+		f->offset = 0;
+		goto malformed;
+	}
+	dp_parse_dns(skb, off, len, ps, f);
+	if (f->verdict != FQDN_VERDICT_OK)
+		goto malformed;
+	if (!(f->flags & FQDN_FLAG_QR))
+		return;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = ep->endpoint_id;
+	k->client_port = p->dport;
+	k->server_port = p->sport;
+	k->txid = f->id;
+	k->family = p->family;
+	dp_copy16(k->server, p->saddr);
+	inf = bpf_map_lookup_elem(&fq_inflight, k);
+	if (!inf) {
+		/* An answer that could teach nothing anyway (error rcode, TC)
+		 * is no spoofing attempt worth an event. */
+		if (!f->credits)
+			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
+		else
+			dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
+		return;
+	}
+	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
+	if (nh != inf->qname_hash) {
+		/* Same ids, other question: not the answer to our query (and it
+		 * does not consume the query). */
+		dp_not_learned(ep, p, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
+		return;
+	}
+	bpf_map_delete_elem(&fq_inflight, k);
+	dp_learn_response(ep, pol, s, f, nh);
 	return;
 
 malformed:

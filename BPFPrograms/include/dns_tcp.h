@@ -95,11 +95,8 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	struct fqdn_facts *f;
 	struct fqdn_inflight *inf;
 	struct fqdn_inflight_key *k;
-	struct fqdn_name_key *nk;
-	struct fqdn_name *name;
-	struct dp_learn_ctx lc = {};
 	__u32 pid, n = len;
-	__u64 nh, tags;
+	__u64 nh;
 
 	if (!skb || !ps || !s || !ts)
 		return 0;
@@ -141,7 +138,6 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 
 	/* From here on as dp_dns_response (keys in the scratch, as there). */
 	k = &s->inflight_key;
-	nk = &s->name_key;
 	__builtin_memset(k, 0, sizeof(*k));
 	k->endpoint_id = ep.endpoint_id;
 	k->client_port = ts->client_port;
@@ -160,46 +156,7 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 		return 0;
 	}
 	bpf_map_delete_elem(&fq_inflight, k);
-	if (!f->credits || f->addr_count == 0) {
-		if (!f->credits)
-			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
-		return 0;
-	}
-
-	tags = dp_trie_tags(ep.policy_id, &f->qname, &s->trie) & DP_RULE_BITS;
-	if (!tags)
-		return 0;
-
-	__builtin_memset(nk, 0, sizeof(*nk));
-	nk->endpoint_id = ep.endpoint_id;
-	nk->name_hash = nh;
-	name = bpf_map_lookup_elem(&fq_names, nk);
-	if (!name) {
-		__builtin_memset(&s->name, 0, sizeof(s->name));
-		dp_copy_name(&s->name.name, &f->qname);
-		bpf_map_update_elem(&fq_names, nk, &s->name, BPF_NOEXIST);
-		name = bpf_map_lookup_elem(&fq_names, nk);
-		if (!name) {
-			dp_count(FQDN_CTR_LEARN_FAILED);
-			return 0;
-		}
-	}
-	lc.now = bpf_ktime_get_boot_ns();
-	name->learned_ns = lc.now;
-	name->policy_id = ep.policy_id;
-	name->rule_mask = (__u32)tags;
-
-	lc.ep = &ep;
-	lc.facts = f;
-	lc.name = name;
-	lc.name_hash = nh;
-	lc.policy_id = ep.policy_id;
-	lc.rule_mask = (__u32)tags;
-	lc.min_ttl = pol ? pol->min_ttl : 0;
-	lc.max_ips = pol && pol->max_ips_per_name ? pol->max_ips_per_name : 1000;
-	if (lc.max_ips > FQDN_MAX_IPS_PER_NAME_LIMIT)
-		lc.max_ips = FQDN_MAX_IPS_PER_NAME_LIMIT;
-	bpf_loop(FQDN_MAX_CREDITED, dp_learn_one, &lc, 0);
+	dp_learn_response(&ep, pol, s, f, nh);
 	return 1;
 
 malformed:
