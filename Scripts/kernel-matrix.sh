@@ -69,7 +69,7 @@ MULTIARCH=/usr/include/$(uname -m)-linux-gnu
 
 # ------------------------------------------------------------------ tools
 need=()
-for pkg in qemu-system-x86 busybox-static libbpf-dev libelf-dev zlib1g-dev; do
+for pkg in qemu-system-x86 busybox-static libbpf-dev libelf-dev zlib1g-dev gcc libc6-dev python3 debian-archive-keyring; do
   [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || need+=("$pkg")
 done
 if ((${#need[@]})); then
