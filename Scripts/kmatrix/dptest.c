@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 
 #include "fqdn_shared.h"
+#include "km_common.h"
 
 #define TEST_IFINDEX 1   /* lo: BPF_PROG_TEST_RUN's skb->ifindex for tc programs */
 #define ROOT_CGROUP_ID 1 /* cgroup v2 root: an ancestor of the test_run socket's cgroup */
@@ -63,15 +64,6 @@ static double mono_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static uint64_t fnv64(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 /* A growable output line. */
 struct sb {

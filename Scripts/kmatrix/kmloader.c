@@ -59,6 +59,7 @@
 #include <linux/bpf.h>
 
 #include "fqdn_shared.h" /* struct fqdn_facts: the value the parser test writes */
+#include "km_common.h"
 
 /* Attach types newer than libbpf 1.1's headers (values from the kernel uapi). */
 #define KM_BPF_TCX_INGRESS 46
@@ -703,15 +704,6 @@ static int cmd_probe(void)
 /* run: differential cases                                            */
 /* ------------------------------------------------------------------ */
 
-static uint64_t fnv64(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 static unsigned char *read_file(const char *path, size_t *len)
 {
