@@ -57,19 +57,8 @@ static uint64_t boot_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 
-/* A growable output line. */
-struct sb {
-	char *p;
-	size_t len, cap;
-};
 
 static void sbf(struct sb *b, const char *fmt, ...)
 {
@@ -488,7 +477,7 @@ int main(int argc, char **argv)
 				cgroup ? "fqdn_cgroup_ingress" : "fqdn_veth_egress"};
 	struct bpf_program *prog[2];
 	static char statlog[2][1 << 16];
-	double tl = mono_ms();
+	double tl = km_now_ms();
 	for (int i = 0; i < 2; i++) {
 		objs[i] = open_obj(dir, names[i]);
 		if (!objs[i]) {
@@ -519,7 +508,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double load_ms = mono_ms() - tl;
+	double load_ms = km_now_ms() - tl;
 	write_policy(cgroup);
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(map_by_name("fq_events")), on_event, NULL, NULL);
 	if (!rb) {
@@ -534,7 +523,7 @@ int main(int argc, char **argv)
 	static char line[1 << 16];
 	static unsigned char in[8192], out[8192];
 	int n = 0, fails = 0, errors = 0;
-	double tr = mono_ms();
+	double tr = km_now_ms();
 	t0 = boot_ns();
 	struct sb *lines = calloc(4096, sizeof *lines), *asserts = calloc(4096, sizeof *asserts);
 	while (fgets(line, sizeof line, f) && n < 4096) {
@@ -594,7 +583,7 @@ int main(int argc, char **argv)
 	}
 	fclose(f);
 	t_end = boot_ns();
-	double run_ms = mono_ms() - tr;
+	double run_ms = km_now_ms() - tr;
 	for (int i = 0; i < n; i++) {
 		printf("%s\n", lines[i].p);
 		if (asserts[i].p)

@@ -68,18 +68,7 @@
 /* small utilities                                                    */
 /* ------------------------------------------------------------------ */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
-/* A growable string used to build one JSON line. */
-struct sb {
-	char *p;
-	size_t len, cap;
-};
 
 static void sb_add(struct sb *b, const char *s, size_t n)
 {
@@ -273,9 +262,9 @@ static void load_one(const char *path, int idx, int log_level, size_t log_size, 
 		bpf_program__set_log_buf(target, a->log, log_size);
 		bpf_program__set_log_level(target, log_level);
 	}
-	double t0 = now_ms();
+	double t0 = km_now_ms();
 	a->err = bpf_object__load(obj);
-	a->ms = now_ms() - t0;
+	a->ms = km_now_ms() - t0;
 	if (a->err > 0)
 		a->err = -a->err;
 	if (!a->err) {
@@ -362,7 +351,7 @@ static int cmd_verify(int argc, char **argv)
 		for (int i = 0; i < nprogs; i++) {
 			struct attempt a, r = {0};
 			bool have_r = false;
-			double t_prog = now_ms();
+			double t_prog = km_now_ms();
 			load_one(path, i, 4 /* BPF_LOG_STATS */, 1 << 16, &a);
 			/* The stats line is printed on failure too: a rejection at the
 			 * complexity limit (E2BIG, "processed 1000001 insns") needs no
@@ -388,7 +377,7 @@ static int cmd_verify(int argc, char **argv)
 			sb_kv_str(&b, "type", types[i]);
 			sb_printf(&b, ",\"insn_cnt\":%zu", insn_cnt[i]);
 			sb_kv_str(&b, "verdict", a.err ? "rejected" : "accepted");
-			sb_printf(&b, ",\"errno\":%d,\"load_ms\":%.1f,\"total_ms\":%.1f", -a.err, a.ms, now_ms() - t_prog);
+			sb_printf(&b, ",\"errno\":%d,\"load_ms\":%.1f,\"total_ms\":%.1f", -a.err, a.ms, km_now_ms() - t_prog);
 			if (!a.err) {
 				sb_printf(&b, ",\"verified_insns\":%u,\"processed\":%d,\"total_states\":%d,\"peak_states\":%d,\"xlated_insns\":%u,\"jited_bytes\":%u",
 					  a.verified_insns, a.processed, a.total_states, a.peak_states, a.xlated_insns, a.jited_bytes);
@@ -887,7 +876,7 @@ static int cmd_run(int argc, char **argv)
 	size_t off = 8;
 	int dumps = 0, mismatches = 0, errors = 0, nowrite = 0;
 	double ns_sum = 0; /* test_run's mean ns per run, summed over the cases */
-	double t0 = now_ms();
+	double t0 = km_now_ms();
 	for (uint32_t i = 0; i < ncases && off + 4 <= clen; i++) {
 		uint32_t len;
 		memcpy(&len, cases + off, 4);
@@ -965,7 +954,7 @@ static int cmd_run(int argc, char **argv)
 	if (dump)
 		fclose(dump);
 	sb_printf(&b, ",\"run_ms\":%.1f,\"test_run_errors\":%d,\"not_written\":%d,\"repeat\":%d,\"mean_ns\":%.0f",
-		  now_ms() - t0, errors, nowrite, repeat, ncases ? ns_sum / ncases : 0.0);
+		  km_now_ms() - t0, errors, nowrite, repeat, ncases ? ns_sum / ncases : 0.0);
 	if (exp)
 		sb_printf(&b, ",\"mismatches\":%d", mismatches);
 	emit(&b);
