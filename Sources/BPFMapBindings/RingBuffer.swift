@@ -19,12 +19,14 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
         self.map = map
     }
 
-    /// Turns raw samples into events for a closure; remembers a size failure.
+    /// Turns raw samples into events for a closure; remembers a size failure. `deliver`
+    /// returns false to stop consuming after this event: the rest stays in the kernel's ring
+    /// (the poll returns `-EBUSY`).
     final class Sink {
         let name: String
-        let deliver: (Event) -> Void
+        let deliver: (Event) -> Bool
         var failure: BPFError?
-        init(name: String, deliver: @escaping (Event) -> Void) {
+        init(name: String, deliver: @escaping (Event) -> Bool) {
             self.name = name
             self.deliver = deliver
         }
@@ -34,8 +36,7 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
                     failure = .sizeMismatch(map: "\(name) (event)", expected: Event.byteCount, actual: size)
                     return -EINVAL
                 }
-                deliver(Event.load(from: data))
-                return 0
+                return deliver(Event.load(from: data)) ? 0 : -EBUSY
             }
         }
     }
@@ -53,7 +54,7 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
     /// Everything in the buffer now, without waiting.
     public func drain() throws(BPFError) -> [Event] {
         var events: [Event] = []
-        let sink = Sink(name: map.name) { events.append($0) }
+        let sink = Sink(name: map.name) { events.append($0); return true }
         let raw = sink.raw()
         let ring = try Self.makeRing(map, raw)
         defer { ring_buffer__free(ring) }
@@ -64,43 +65,50 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
     }
 
     /// Events as they arrive, as an `AsyncSequence`. A dedicated thread polls the buffer
-    /// (epoll, `pollInterval` timeout) until the consumer stops iterating or the task is
-    /// cancelled. The map stays alive while the sequence runs.
-    public func events(pollInterval: Duration = .milliseconds(100)) throws(BPFError) -> AsyncThrowingStream<Event, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<Event, any Error>.makeStream(bufferingPolicy: .unbounded)
-        let sink = Sink(name: map.name) { continuation.yield($0) }
+    /// (epoll, `pollInterval` timeout) until the consumer stops iterating, drops the sequence
+    /// or is cancelled. The map stays alive while the sequence runs.
+    ///
+    /// At most `bufferLimit` events wait in the process: when the consumer has that many to
+    /// read, the thread stops taking events from the kernel's ring, which holds the backlog
+    /// (once it is full, the programs' reservations fail, which they can count). Memory stays
+    /// bounded however fast the kernel produces, and no event is dropped in userspace.
+    public func events(pollInterval: Duration = .milliseconds(100), bufferLimit: Int = 65_536) throws(BPFError) -> AsyncThrowingStream<Event, any Error> {
+        let queue = EventQueue<Event>(limit: max(bufferLimit, 1))
+        let sink = Sink(name: map.name) { queue.push($0) }
         let raw = sink.raw()
         let ring = try Self.makeRing(map, raw)
-        let stop = StopFlag()
-        continuation.onTermination = { _ in stop.flag.store(true, ordering: .relaxed) }
         let timeout = Int32(clamping: pollInterval.components.seconds * 1000
                             + pollInterval.components.attoseconds / 1_000_000_000_000_000)
         let state = PollState(ring: ring, sink: sink, raw: raw, map: map)
         do {
             try spawnThread {
                 defer { ring_buffer__free(state.ring) }
-                while !stop.flag.load(ordering: .relaxed) {
+                while !queue.stopped {
+                    guard queue.hasRoom else {
+                        // The consumer is bufferLimit behind: the backlog stays in the kernel.
+                        usleep(1000)
+                        continue
+                    }
                     let r = ring_buffer__poll(state.ring, max(timeout, 1))
                     if let failure = state.sink.failure {
-                        continuation.finish(throwing: failure)
+                        queue.finish(throwing: failure)
                         return
                     }
-                    if r < 0 && -r != EINTR {
-                        continuation.finish(throwing: BPFError.syscall(op: "ring_buffer__poll(\(state.map.name))", errno: BPFErrno(-r)))
+                    if r < 0 && -r != EINTR && -r != EBUSY {
+                        queue.finish(throwing: BPFError.syscall(op: "ring_buffer__poll(\(state.map.name))", errno: BPFErrno(-r)))
                         return
                     }
                 }
-                continuation.finish()
+                queue.finish(throwing: nil)
             }
         } catch {
             ring_buffer__free(ring)
             throw error
         }
-        return stream
-    }
-
-    final class StopFlag: Sendable {
-        let flag = Atomic<Bool>(false)
+        // The consumer's side: `token` lives as long as the stream (and its iterators) does;
+        // when the last of them goes, the poll thread stops.
+        let token = EventQueue<Event>.Token(queue)
+        return AsyncThrowingStream { try await token.queue.next() }
     }
 
     /// Owned by the poll thread alone once started.
@@ -122,4 +130,99 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
 final class RingSampleSink {
     let handle: (UnsafeRawPointer, Int) -> Int32
     init(_ handle: @escaping (UnsafeRawPointer, Int) -> Int32) { self.handle = handle }
+}
+
+/// The events between the poll thread (producer) and the stream's one consumer: at most
+/// `limit` of them, the consumer waiting when there is none.
+final class EventQueue<Element: Sendable>: Sendable {
+    private struct State {
+        var items: [Element] = []
+        var head = 0
+        var waiter: CheckedContinuation<Element?, any Error>?
+        var finished: (any Error)?? = nil  // .some(nil): ended normally
+        var stopped = false
+        var count: Int { items.count - head }
+    }
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Keeps the poll thread running while the stream exists.
+    final class Token: Sendable {
+        let queue: EventQueue
+        init(_ queue: EventQueue) { self.queue = queue }
+        deinit { queue.stop() }
+    }
+
+    /// Producer: hands `e` to a waiting consumer or queues it. False when the queue is now
+    /// full (stop taking events from the kernel).
+    func push(_ e: Element) -> Bool {
+        let (waiter, room) = state.withLock { s -> (CheckedContinuation<Element?, any Error>?, Bool) in
+            if let w = s.waiter {
+                s.waiter = nil
+                return (w, true)
+            }
+            s.items.append(e)
+            return (nil, s.count < limit)
+        }
+        waiter?.resume(returning: e)
+        return room
+    }
+
+    var hasRoom: Bool { state.withLock { $0.count < limit } }
+    var stopped: Bool { state.withLock { $0.stopped } }
+
+    /// Producer: no more events (after the queued ones), or an error.
+    func finish(throwing error: (any Error)?) {
+        let waiter = state.withLock { s -> CheckedContinuation<Element?, any Error>? in
+            s.finished = .some(error)
+            defer { s.waiter = nil }
+            return s.count == 0 ? s.waiter : nil
+        }
+        if let error { waiter?.resume(throwing: error) } else { waiter?.resume(returning: nil) }
+    }
+
+    /// The consumer is gone or cancelled: the poll thread ends, a waiting `next()` returns nil.
+    func stop() {
+        let waiter = state.withLock { s -> CheckedContinuation<Element?, any Error>? in
+            s.stopped = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    private enum Next { case value(Element), end((any Error)?), wait }
+
+    /// Consumer: the next event, waiting for one; nil at the end (or when cancelled).
+    func next() async throws -> Element? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Element?, any Error>) in
+                let next = state.withLock { s -> Next in
+                    if s.count > 0 {
+                        let e = s.items[s.head]
+                        s.head += 1
+                        if s.head > 1024 && s.head * 2 > s.items.count {
+                            s.items.removeFirst(s.head)
+                            s.head = 0
+                        }
+                        return .value(e)
+                    }
+                    if let f = s.finished { return .end(f) }
+                    if s.stopped { return .end(nil) }
+                    s.waiter = c
+                    return .wait
+                }
+                switch next {
+                case let .value(e): c.resume(returning: e)
+                case let .end(error?): c.resume(throwing: error)
+                case .end(nil): c.resume(returning: nil)
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            stop()
+        }
+    }
 }

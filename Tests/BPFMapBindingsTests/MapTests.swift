@@ -1,6 +1,7 @@
 import BPFMapBindings
 import FQDNPolicyTesting
 import Glibc
+import Synchronization
 import Testing
 
 /// `struct maps_test_event` of BPFPrograms/tests/maps_test.bpf.c.
@@ -167,6 +168,44 @@ struct MapTests {
             if received.count == 3 { break }
         }
         #expect(received.map(\.len) == [43, 44, 45])
+    }
+
+    /// A consumer that falls behind: the sequence reads ahead by at most `bufferLimit`, the
+    /// backlog stays in the kernel's ring (64 KiB: 2,730 records of 24 bytes), and the kernel
+    /// refuses what does not fit there. With 2 x 2,000 events and a consumer that reads only
+    /// at the end, the reader holds the first 64 and the ring the next 2,730: exactly 2,794
+    /// arrive (all of the first batch, 794 of the second), in order, none dropped in userspace. (An unbounded reader would have taken all of the
+    /// first batch, leaving room in the ring for all of the second: 4,000.)
+    @Test("a stalled consumer: bounded read-ahead, the backlog waits in the kernel's ring")
+    func ringBufferBackpressure() async throws {
+        let object = try loadMapsObject(marker: 7)
+        let program = try object.program("touch_maps")
+        let ring = try object.map("events", as: BPFRingBuffer<MapsTestEvent>.self)
+        let events = try ring.events(pollInterval: .milliseconds(10), bufferLimit: 64)
+        // Two batches told apart by packet length (each run counts `seq` on its own CPU).
+        let first = frame(payload: 1), second = frame(payload: 2)
+        _ = try program.testRun(data: first, repeat: 2000)
+        try await Task.sleep(for: .milliseconds(500))  // the poll thread reads ahead its 64
+        _ = try program.testRun(data: second, repeat: 2000)
+        try await Task.sleep(for: .milliseconds(200))
+
+        let received = Mutex<[MapsTestEvent]>([])
+        let reader = Task {
+            for try await e in events { received.withLock { $0.append(e) } }
+        }
+        try await Task.sleep(for: .seconds(2))
+        reader.cancel()
+        _ = await reader.result
+        let got = received.withLock { $0 }
+        let batch1 = got.prefix { $0.len == UInt32(first.count) }
+        let batch2 = got.dropFirst(batch1.count)
+        #expect(got.count == 2794, "\(got.count) events")
+        #expect(batch1.count == 2000, "all of the first batch: 64 read ahead, 1,936 held by the ring")
+        #expect(batch2.count == 794 && batch2.allSatisfy { $0.len == UInt32(second.count) }, "the second batch as far as the ring had room")
+        for batch in [Array(batch1), Array(batch2)] where !batch.isEmpty {
+            #expect(zip(batch, batch.dropFirst()).allSatisfy { $1.seq == $0.seq &+ 1 }, "in order, no gap")
+        }
+        #expect(try ring.drain().isEmpty, "the reader took everything the ring held")
     }
 
     @Test("a ring buffer event type larger than the records ends the sequence with a size mismatch")
