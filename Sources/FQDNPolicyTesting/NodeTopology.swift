@@ -80,6 +80,25 @@ public final class NodeTopology: @unchecked Sendable {
 /// (`TestNamespace.perform { ... }`): a socket belongs to the namespace of the thread that
 /// made it, for its whole life.
 public enum SocketClient {
+    /// Sends `count` small UDP datagrams to `address:port` as fast as the socket takes them
+    /// (a flood of packets for the datapath to judge); returns how many were sent.
+    @discardableResult
+    public static func udpFlood(to address: String, port: UInt16, count: Int) throws -> Int {
+        let (family, addr) = try socketAddress(address, port)
+        let fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError.call("socket", errno) }
+        defer { close(fd) }
+        let payload: [UInt8] = Array("flood".utf8)
+        var sent = 0
+        for _ in 0..<count {
+            let r = payload.withUnsafeBytes { m in
+                addr.withUnsafeBytes { a in sendto(fd, m.baseAddress, m.count, 0, a.baseAddress!.assumingMemoryBound(to: Glibc.sockaddr.self), socklen_t(a.count)) }
+            }
+            if r == payload.count { sent += 1 } else if errno != ENOBUFS && errno != EAGAIN { throw SocketError.call("sendto", errno) }
+        }
+        return sent
+    }
+
     /// Sends one DNS message over UDP from `sourcePort` (0: any) and returns the answer, or
     /// nil on timeout. `server` is an IPv4 or IPv6 address.
     public static func dnsQuery(_ message: [UInt8], server: String, port: UInt16 = 53, sourcePort: UInt16 = 0,

@@ -102,6 +102,8 @@ struct Agent: AsyncParsableCommand {
         // Signals: handled by dispatch sources (the default action is turned off first).
         let stop = AsyncStream<Int32>.makeStream()
         var sources: [DispatchSourceSignal] = []
+        // A closed stdout (the log collector went away) is a write error, not a SIGPIPE death.
+        signal(SIGPIPE, SIG_IGN)
         for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -148,10 +150,22 @@ struct Agent: AsyncParsableCommand {
 
         let tcpRunning = tcpDatapath
         let events = try agent.events()
+        // Each line is written on a dispatch thread while this task waits: a stdout that
+        // blocks (a full pipe) holds no thread of the agent's own tasks, and the event stream
+        // is not read ahead meanwhile (its backlog stays bounded; the kernel counts what its
+        // ring cannot hold in events_lost). A closed stdout ends the printing, not the agent.
+        let writer = DispatchQueue(label: "fqdnctl.events")
         let printer = Task {
             do {
                 for try await e in events {
-                    FileHandle.standardOutput.write(Data((e.jsonLine + "\n").utf8))
+                    let line = Data((e.jsonLine + "\n").utf8)
+                    let written = await withCheckedContinuation { c in
+                        writer.async { c.resume(returning: (try? FileHandle.standardOutput.write(contentsOf: line)) != nil) }
+                    }
+                    if !written {
+                        log("warning: stdout is closed; events are no longer printed")
+                        return
+                    }
                 }
             } catch {
                 log("error: event stream: \(error)")
@@ -180,8 +194,8 @@ struct Agent: AsyncParsableCommand {
             break
         }
         gc.cancel()
+        // Not awaited: a write blocked on a full stdout must not hold up the shutdown.
         printer.cancel()
-        _ = await printer.result
         do {
             try await agent.shutdown(removeDatapath: cleanup)
         } catch {

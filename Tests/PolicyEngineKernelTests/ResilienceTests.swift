@@ -53,12 +53,13 @@ import Testing
         let process = Process()
         let logPath: String
 
-        init(arguments: [String]) throws {
+        /// `stdout`: where the agent prints its events (default: nowhere).
+        init(arguments: [String], stdout: FileHandle? = nil) throws {
             logPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-agent-\(getpid())-\(UUID().uuidString.prefix(8)).log").path
             FileManager.default.createFile(atPath: logPath, contents: nil)
             process.executableURL = URL(fileURLWithPath: ResilienceTests.fqdnctl)
             process.arguments = ["agent"] + arguments
-            process.standardOutput = FileHandle.nullDevice
+            process.standardOutput = stdout ?? FileHandle.nullDevice
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             try process.run()
         }
@@ -535,6 +536,53 @@ import Testing
             #expect(try w.connect(w.web.ipv4) == 0)
             #expect(try w.pod1Connect(w.web.ipv4) == 0, "pod1's learned state kept")
             try await second.shutdown(removeDatapath: true)
+        }
+    }
+
+    /// The agent's stdout blocks (a pipe nobody reads) while the pod floods denied packets,
+    /// one `denied` event each: the agent reads ahead a bounded number of events (65,536), the
+    /// kernel's ring holds ~3,100 more and counts the rest in `events_lost`. DNS and
+    /// enforcement are unaffected, and SIGTERM still stops the agent at once.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func blockedEventOutputKeepsTheAgentBounded() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.fqdnctl))
+        try await World.with(records: [], policy: Self.webOnlyPolicy, pods: 1, inProcessAgent: false) { w in
+            let policyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-blocked-\(getpid()).yaml").path
+            try Self.webOnlyPolicy.write(toFile: policyPath, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: policyPath) }
+            let stdout = Pipe()  // never read: the agent's writes block once its 64 KiB are full
+            defer { try? Datapath.remove(pinDirectory: w.pin) }
+            let agent = try AgentProcess(arguments: [
+                "--policy", policyPath, "--pin", w.pin, "--dns-server", w.dns.ipv4,
+                "--endpoint", "pod0:iface=\(w.pod.nodeInterface),netns=\(w.topology.node.name),labels=app=pod0",
+            ], stdout: stdout.fileHandleForWriting)
+            defer { agent.stop() }
+            try #require(try await agent.waitReady(), "\(agent.log)")
+            let before = try Self.metrics(pin: w.pin)
+
+            let sent = try w.pod.namespace.perform { try SocketClient.udpFlood(to: w.web.ipv4, port: 9, count: 150_000) }
+            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT, "still enforced")
+            #expect(try w.resolve("web1.demo.test")?.credited.count == 1, "DNS answered and learned")
+            #expect(try w.connect(w.web.ipv4) == 0)
+            try await Task.sleep(for: .seconds(1))
+
+            let after = try Self.metrics(pin: w.pin)
+            func delta(_ c: Counter) -> UInt64 { (after[c] ?? 0) - (before[c] ?? 0) }
+            #expect(sent > 100_000, "\(sent) sent")
+            #expect(delta(.egressDenied) >= UInt64(sent), "every flood packet denied")
+            // What the agent and the kernel's ring can hold: 65,536 read ahead, ~3,100 in the
+            // 1 MiB ring, a few hundred in the pipe. An unbounded reader would lose ~none.
+            #expect(delta(.eventsLost) + 75_000 >= UInt64(sent), "lost \(delta(.eventsLost)) of \(sent)")
+            let status = (try? String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? "?"
+            print("blockedEventOutputKeepsTheAgentBounded: \(sent) sent, \(delta(.eventsLost)) events lost, agent \(rss)")
+
+            agent.kill(SIGTERM)
+            let deadline = Date().addingTimeInterval(10)
+            while agent.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!agent.process.isRunning, "SIGTERM stops an agent whose stdout is blocked")
+            if !agent.process.isRunning { #expect(agent.process.terminationStatus == 0, "\(agent.log)") }
+            _ = stdout.fileHandleForReading
         }
     }
 
