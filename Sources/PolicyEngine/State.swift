@@ -219,31 +219,23 @@ extension DatapathMaps {
 
     /// The counters and gauges in Prometheus text exposition format.
     public func prometheusText() throws(DatapathError) -> String {
-        var lines: [String] = []
+        var text = PrometheusText()
         let values = try counterValues()
-        for c in Counter.allCases {
-            lines.append("# HELP \(c.prometheusName) \(c.help)")
-            lines.append("# TYPE \(c.prometheusName) counter")
-            lines.append("\(c.prometheusName) \(values[c] ?? 0)")
-        }
-        lines.append("# HELP fqdnpolicy_addresses_lru_evicted_total Learned entries dropped by the kernel's LRU because the learned-address map was full (learned - evicted - removed - present).")
-        lines.append("# TYPE fqdnpolicy_addresses_lru_evicted_total counter")
-        lines.append("fqdnpolicy_addresses_lru_evicted_total \(try lruEvictedAddresses(counters: values))")
+        for c in Counter.allCases { text.counter(c.prometheusName, help: c.help, values[c] ?? 0) }
+        text.counter("fqdnpolicy_addresses_lru_evicted_total",
+                     help: "Learned entries dropped by the kernel's LRU because the learned-address map was full (learned - evicted - removed - present).",
+                     try lruEvictedAddresses(counters: values))
         let now = BootClock.nanoseconds
         let eps = try endpoints()
         var live: [UInt32: Int] = [:]
         for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
         for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
-        lines.append("# HELP fqdnpolicy_learned_addresses Learned addresses not yet expired, per endpoint.")
-        lines.append("# TYPE fqdnpolicy_learned_addresses gauge")
-        for e in eps { lines.append("fqdnpolicy_learned_addresses{endpoint=\"\(e.name)\"} \(live[e.id] ?? 0)") }
-        lines.append("# HELP fqdnpolicy_endpoints Endpoints in the datapath.")
-        lines.append("# TYPE fqdnpolicy_endpoints gauge")
-        lines.append("fqdnpolicy_endpoints \(eps.count)")
-        lines.append("# HELP fqdnpolicy_inflight_queries DNS queries waiting for their answer.")
-        lines.append("# TYPE fqdnpolicy_inflight_queries gauge")
-        lines.append("fqdnpolicy_inflight_queries \(try bpf { () throws(BPFError) in try inflight.keys().count })")
-        return lines.joined(separator: "\n") + "\n"
+        text.metric("fqdnpolicy_learned_addresses", type: "gauge", help: "Learned addresses not yet expired, per endpoint.",
+                    eps.map { ("{endpoint=\"\($0.name)\"}", UInt64(live[$0.id] ?? 0)) })
+        text.metric("fqdnpolicy_endpoints", type: "gauge", help: "Endpoints in the datapath.", [("", UInt64(eps.count))])
+        text.metric("fqdnpolicy_inflight_queries", type: "gauge", help: "DNS queries waiting for their answer.",
+                    [("", UInt64(try bpf { () throws(BPFError) in try inflight.keys().count }))])
+        return text.text
     }
 
     /// The trusted DNS servers.
@@ -298,4 +290,22 @@ extension DatapathMaps {
             for k in try flows.keys() where k.endpoint_id == id { try flows.delete(k) }
         }
     }
+}
+
+/// Prometheus text exposition: each metric's HELP and TYPE lines, then its samples.
+struct PrometheusText {
+    private(set) var lines: [String] = []
+
+    /// `labels`: "" or `{k="v",...}`.
+    mutating func metric(_ name: String, type: String, help: String, _ samples: [(labels: String, value: UInt64)]) {
+        lines.append("# HELP \(name) \(help)")
+        lines.append("# TYPE \(name) \(type)")
+        for s in samples { lines.append("\(name)\(s.labels) \(s.value)") }
+    }
+
+    mutating func counter(_ name: String, help: String, _ value: UInt64) {
+        metric(name, type: "counter", help: help, [("", value)])
+    }
+
+    var text: String { lines.joined(separator: "\n") + "\n" }
 }

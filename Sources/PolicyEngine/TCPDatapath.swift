@@ -304,13 +304,9 @@ extension TCPDatapath {
         guard BPFFS.exists(path) else { return "" }
         return try bpf { () throws(BPFError) -> String in
             let counters = try BPFPerCPUArrayMap<UInt64>(BPFMap.openPinned(path))
-            var lines: [String] = []
-            for c in TCPCounter.allCases {
-                lines.append("# HELP \(c.prometheusName) \(c.help)")
-                lines.append("# TYPE \(c.prometheusName) counter")
-                lines.append("\(c.prometheusName) \(try counters.sum(at: c.rawValue) ?? 0)")
-            }
-            return lines.joined(separator: "\n") + "\n"
+            var text = PrometheusText()
+            for c in TCPCounter.allCases { text.counter(c.prometheusName, help: c.help, try counters.sum(at: c.rawValue) ?? 0) }
+            return text.text
         }
     }
 }

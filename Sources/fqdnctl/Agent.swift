@@ -135,9 +135,10 @@ struct Agent: AsyncParsableCommand {
             if tcp {
                 let t = try TCPDatapath.load(pinDirectory: pin)
                 for e in endpoints {
-                    let veth: Bool
-                    if case .veth = e.attachment { veth = true } else { veth = false }
-                    try await agent.enableTCP(t, endpoint: e.name, podNamespace: podNetns[e.name], sockopsCgroup: veth ? tcpSockopsCgroup : nil)
+                    switch e.attachment {
+                    case .veth: try await agent.enableTCP(t, endpoint: e.name, podNamespace: podNetns[e.name], sockopsCgroup: tcpSockopsCgroup)
+                    case .cgroup: try await agent.enableTCP(t, endpoint: e.name)
+                    }
                 }
                 tcpDatapath = t
             }
