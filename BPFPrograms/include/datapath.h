@@ -579,6 +579,42 @@ static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct
 }
 #endif
 
+/* The fq_inflight key of a query, built in the scratch (zeroed: the padding is
+ * part of the key): the endpoint, the client's and the server's ports, the
+ * txid and the server, as the query saw them. UDP and TCP, queries and answers. */
+static __always_inline struct fqdn_inflight_key *dp_inflight_key(struct fqdn_dp_scratch *s, __u32 endpoint_id,
+								 __u16 client_port, __u16 server_port, __u16 txid,
+								 __u8 family, const __u8 *server)
+{
+	struct fqdn_inflight_key *k = &s->inflight_key;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = endpoint_id;
+	k->client_port = client_port;
+	k->server_port = server_port;
+	k->txid = txid;
+	k->family = family;
+	dp_copy16(k->server, server);
+	return k;
+}
+
+/* Records a query in flight (UDP and TCP): what its answer must match. */
+static __always_inline void dp_record_inflight(struct fqdn_dp_scratch *s, const struct fqdn_endpoint *ep,
+					       const struct fqdn_facts *f, __u16 client_port, __u16 server_port,
+					       __u8 family, const __u8 *server)
+{
+	struct fqdn_inflight_key *k = dp_inflight_key(s, ep->endpoint_id, client_port, server_port, f->id, family, server);
+	struct fqdn_inflight *v = &s->inflight;
+
+	__builtin_memset(v, 0, sizeof(*v));
+	v->qname_hash = dp_name_hash(&f->qname);
+	v->sent_ns = bpf_ktime_get_boot_ns();
+	v->policy_id = ep->policy_id;
+	v->qtype = f->qtype;
+	if (bpf_map_update_elem(&fq_inflight, k, v, BPF_ANY) < 0)
+		dp_count(FQDN_CTR_INFLIGHT_FAILED);
+}
+
 /*
  * A UDP query from an endpoint to a trusted server. Returns DP_PASS (allowed,
  * recorded in flight), DP_DROP, or DP_REDIRECT (rewritten into a REFUSED or
@@ -643,25 +679,7 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 		}
 	}
 
-	{
-		struct fqdn_inflight_key *k = &s->inflight_key;
-		struct fqdn_inflight *v = &s->inflight;
-
-		__builtin_memset(k, 0, sizeof(*k));
-		__builtin_memset(v, 0, sizeof(*v));
-		k->endpoint_id = ep->endpoint_id;
-		k->client_port = p->sport;
-		k->server_port = p->dport;
-		k->txid = f->id;
-		k->family = p->family;
-		dp_copy16(k->server, p->daddr);
-		v->qname_hash = dp_name_hash(&f->qname);
-		v->sent_ns = bpf_ktime_get_boot_ns();
-		v->policy_id = ep->policy_id;
-		v->qtype = f->qtype;
-		if (bpf_map_update_elem(&fq_inflight, k, v, BPF_ANY) < 0)
-			dp_count(FQDN_CTR_INFLIGHT_FAILED);
-	}
+	dp_record_inflight(s, ep, f, p->sport, p->dport, p->family, p->daddr);
 	return DP_PASS;
 
 malformed:
@@ -902,7 +920,6 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (!ps || !s)
 		return;
 	f = &s->facts;
-	k = &s->inflight_key;
 	dp_count(FQDN_CTR_DNS_RESPONSES);
 	if (dp_udp_payload(skb, p, &off, &len) < 0) {
 		f->reason = FQDN_ERR_TRUNCATED;
@@ -915,13 +932,7 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (!(f->flags & FQDN_FLAG_QR))
 		return;
 
-	__builtin_memset(k, 0, sizeof(*k));
-	k->endpoint_id = ep->endpoint_id;
-	k->client_port = p->dport;
-	k->server_port = p->sport;
-	k->txid = f->id;
-	k->family = p->family;
-	dp_copy16(k->server, p->saddr);
+	k = dp_inflight_key(s, ep->endpoint_id, p->dport, p->sport, f->id, p->family, p->saddr);
 	inf = bpf_map_lookup_elem(&fq_inflight, k);
 	if (!inf) {
 		/* An answer that could teach nothing anyway (error rcode, TC)

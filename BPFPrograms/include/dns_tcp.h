@@ -136,15 +136,8 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	if (!(f->flags & FQDN_FLAG_QR))
 		return 0;
 
-	/* From here on as dp_dns_response (keys in the scratch, as there). */
-	k = &s->inflight_key;
-	__builtin_memset(k, 0, sizeof(*k));
-	k->endpoint_id = ep.endpoint_id;
-	k->client_port = ts->client_port;
-	k->server_port = ts->server_port;
-	k->txid = f->id;
-	k->family = ts->family;
-	dp_copy16(k->server, ts->server);
+	/* From here on as dp_dns_response. */
+	k = dp_inflight_key(s, ep.endpoint_id, ts->client_port, ts->server_port, f->id, ts->family, ts->server);
 	inf = bpf_map_lookup_elem(&fq_inflight, k);
 	if (!inf) {
 		tcp_rx_not_learned(&ep, ts, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
@@ -230,25 +223,7 @@ __attribute__((noinline)) int fqdn_tcp_query(__u64 cookie, __u32 len, __u32 can_
 		}
 	}
 
-	{
-		struct fqdn_inflight_key *k = &s->inflight_key;
-		struct fqdn_inflight *v = &s->inflight;
-
-		__builtin_memset(k, 0, sizeof(*k));
-		__builtin_memset(v, 0, sizeof(*v));
-		k->endpoint_id = ep.endpoint_id;
-		k->client_port = p.sport;
-		k->server_port = p.dport;
-		k->txid = f->id;
-		k->family = p.family;
-		dp_copy16(k->server, p.daddr);
-		v->qname_hash = dp_name_hash(&f->qname);
-		v->sent_ns = bpf_ktime_get_boot_ns();
-		v->policy_id = ep.policy_id;
-		v->qtype = f->qtype;
-		if (bpf_map_update_elem(&fq_inflight, k, v, BPF_ANY) < 0)
-			dp_count(FQDN_CTR_INFLIGHT_FAILED);
-	}
+	dp_record_inflight(s, &ep, f, p.sport, p.dport, p.family, p.daddr);
 	return FQDN_TCP_Q_PASS;
 
 malformed:
