@@ -30,6 +30,17 @@
 #include "trie.h"
 #include "datapath_maps.h"
 
+/* DP_ATTACH (defined by each *.bpf.c before including this header) says
+ * where the program runs: DP_ATTACH_VETH (tc: Ethernet header at 0, may
+ * rewrite and redirect) or DP_ATTACH_CGROUP (cgroup_skb: IP header at 0, no
+ * packet writes: the rewrite code is not even compiled in). Defined before
+ * any #if tests them (an undefined name would compare as 0 == 0). */
+#define DP_ATTACH_VETH 1
+#define DP_ATTACH_CGROUP 2
+#ifndef DP_ATTACH
+#define DP_ATTACH DP_ATTACH_VETH
+#endif
+
 #ifndef TC_ACT_OK
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
@@ -68,6 +79,10 @@ struct dp_pkt {
 	__u16 sport;
 	__u16 dport;
 	__u32 udp_len; /* UDP length field */
+	__u16 ether;   /* ethertype (host order) of an untagged frame; 0: tagged */
+	__u8 hop_limit; /* IPv4 TTL / IPv6 hop limit */
+	__u8 pad;
+	__u32 tcp_data; /* TCP payload bytes (IP length - headers) */
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
@@ -125,26 +140,37 @@ static __always_inline void dp_copy_name(struct fqdn_wire_name *dst, const struc
 /* Reads L3/L4 facts. l3 is where the IP header starts; proto_be is the
  * ethertype (network order) when the caller already knows it (cgroup_skb),
  * 0 to read it from the Ethernet header. Returns 0, or -1 for a packet too
- * short to be what its headers say. */
+ * short (or too odd) to be what its headers say. A frame with a VLAN tag,
+ * in the packet or already taken out of it by the kernel (skb->vlan_present),
+ * is reported with ether 0 and family 0: the kernel strips priority tags
+ * after the tc hook and routes what is inside, so nothing tagged is IP to
+ * the datapath (Documentation/Security.md). */
 static __always_inline int dp_parse(struct __sk_buff *skb, __u32 l3, __u16 proto_be, struct dp_pkt *p)
 {
 	__u8 h[40];
 	__u8 nexthdr = 0;
-	__u32 l4 = 0;
+	__u32 l4 = 0, ip_end = 0, tcp_hdr;
 
 	__builtin_memset(p, 0, sizeof(*p));
 	p->l3_off = l3;
 	if (!proto_be) {
+		if (skb->vlan_present)
+			return 0;
 		if (bpf_skb_load_bytes(skb, 12, &proto_be, 2) < 0)
-			return 0; /* not even Ethernet: not IP */
+			return -1; /* not even Ethernet */
 	}
+	p->ether = bpf_ntohs(proto_be);
 	if (proto_be == bpf_htons(ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, l3, h, 20) < 0 || (h[0] >> 4) != 4)
+		if (bpf_skb_load_bytes(skb, l3, h, 20) < 0 || (h[0] >> 4) != 4 || (h[0] & 0xF) < 5)
 			return -1;
 		p->family = FQDN_AF_INET;
 		nexthdr = h[9];
+		p->hop_limit = h[8];
 		__builtin_memcpy(p->saddr, &h[12], 4);
 		__builtin_memcpy(p->daddr, &h[16], 4);
+		ip_end = l3 + (((__u32)h[2] << 8) | h[3]);
+		if (ip_end == l3) /* BIG TCP: a GSO packet over 64 KiB has length 0 */
+			ip_end = skb->len;
 		/* A fragment after the first carries no L4 header. */
 		if ((((__u32)h[6] << 8) | h[7]) & 0x1FFF) {
 			p->proto = nexthdr;
@@ -156,9 +182,11 @@ static __always_inline int dp_parse(struct __sk_buff *skb, __u32 l3, __u16 proto
 			return -1;
 		p->family = FQDN_AF_INET6;
 		nexthdr = h[6];
+		p->hop_limit = h[7];
 		__builtin_memcpy(p->saddr, &h[8], 16);
 		__builtin_memcpy(p->daddr, &h[24], 16);
 		l4 = l3 + 40;
+		ip_end = l4 + (((__u32)h[4] << 8) | h[5]);
 		/* Extension headers are not followed: such packets have no
 		 * ports (Documentation/Datapath.md, limits). */
 	} else {
@@ -178,6 +206,10 @@ static __always_inline int dp_parse(struct __sk_buff *skb, __u32 l3, __u16 proto
 		p->sport = ((__u16)h[0] << 8) | h[1];
 		p->dport = ((__u16)h[2] << 8) | h[3];
 		p->tcp_flags = h[13];
+		tcp_hdr = (h[12] >> 4) * 4;
+		if (tcp_hdr < 20 || l4 + tcp_hdr > ip_end)
+			return -1;
+		p->tcp_data = ip_end - l4 - tcp_hdr;
 		p->l4_off = l4;
 	} else if (nexthdr == DP_IPPROTO_ICMP || nexthdr == DP_IPPROTO_ICMPV6) {
 		if (bpf_skb_load_bytes(skb, l4, h, 1) < 0)
@@ -403,10 +435,69 @@ static __always_inline void dp_deny_event(const struct fqdn_endpoint *ep, const 
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Why a packet was denied (FQDN_EV_DENIED.reason). */
-#define DP_DENY_NOT_ALLOWED 1
-#define DP_DENY_EXPIRED 2
-#define DP_DENY_PORT 3
+/* The fq_inbound key of a packet: `toward` 1 for a packet toward the endpoint
+ * (the peer is its source), 0 for one leaving it (the peer is its
+ * destination). Zeroed first: the padding is part of the key. */
+static __always_inline void dp_inbound_key(struct fqdn_inbound_key *k, __u32 ep_id, const struct dp_pkt *p, int toward)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = ep_id;
+	k->family = p->family;
+	k->proto = p->proto;
+	k->local_port = toward ? p->dport : p->sport;
+	k->peer_port = toward ? p->sport : p->dport;
+	dp_copy16(k->peer, toward ? p->saddr : p->daddr);
+}
+
+static __always_inline __u64 dp_inbound_idle_ns(__u8 proto)
+{
+	return (proto == DP_IPPROTO_TCP ? FQDN_INBOUND_TCP_IDLE_SEC : FQDN_INBOUND_UDP_IDLE_SEC) * DP_NS_PER_SEC;
+}
+
+/* A packet toward the endpoint: a TCP SYN (without ACK) or a UDP datagram
+ * opens (or refreshes) a connection into it; any other TCP segment of a known
+ * one refreshes it. The caller excludes DNS answers from trusted servers. */
+static __always_inline void dp_inbound_note(__u32 ep_id, const struct dp_pkt *p)
+{
+	struct fqdn_inbound_key k;
+	struct fqdn_flow *f;
+	__u64 now;
+
+	if ((p->proto != DP_IPPROTO_TCP && p->proto != DP_IPPROTO_UDP) || !p->l4_off)
+		return;
+	now = bpf_ktime_get_boot_ns();
+	dp_inbound_key(&k, ep_id, p, 1);
+	f = bpf_map_lookup_elem(&fq_inbound, &k);
+	if (f) {
+		if (now - f->last_ns > DP_NS_PER_SEC)
+			f->last_ns = now;
+		return;
+	}
+	if (p->proto == DP_IPPROTO_UDP || (p->tcp_flags & (DP_TCP_SYN | DP_TCP_ACK)) == DP_TCP_SYN) {
+		struct fqdn_flow v = { .created_ns = now, .last_ns = now };
+		bpf_map_update_elem(&fq_inbound, &k, &v, BPF_ANY);
+	}
+}
+
+/* Whether a packet leaving the endpoint is a reply on a live connection into
+ * it (never a pure SYN: the endpoint opening a connection is not a reply). */
+static __always_inline int dp_inbound_reply(__u32 ep_id, const struct dp_pkt *p, __u64 now)
+{
+	struct fqdn_inbound_key k;
+	struct fqdn_flow *f;
+
+	if ((p->proto != DP_IPPROTO_TCP && p->proto != DP_IPPROTO_UDP) || !p->l4_off)
+		return 0;
+	if (p->proto == DP_IPPROTO_TCP && (p->tcp_flags & (DP_TCP_SYN | DP_TCP_ACK)) == DP_TCP_SYN)
+		return 0;
+	dp_inbound_key(&k, ep_id, p, 0);
+	f = bpf_map_lookup_elem(&fq_inbound, &k);
+	if (!f || now - f->last_ns >= dp_inbound_idle_ns(p->proto))
+		return 0;
+	if (now - f->last_ns > DP_NS_PER_SEC)
+		f->last_ns = now;
+	return 1;
+}
 
 /* The egress decision for a non-DNS IP packet of an enforcing endpoint. */
 static __always_inline int dp_check_egress(const struct fqdn_endpoint *ep, const struct fqdn_policy_settings *pol,
@@ -414,27 +505,20 @@ static __always_inline int dp_check_egress(const struct fqdn_endpoint *ep, const
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct fqdn_allow *a;
-	__u32 why = DP_DENY_NOT_ALLOWED, mask;
-
-	/* IPv6 neighbour discovery and router solicitation keep the link up. */
-	if (p->family == FQDN_AF_INET6 && p->proto == DP_IPPROTO_ICMPV6 && p->icmp_type >= 133 &&
-	    p->icmp_type <= 137) {
-		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
-		return DP_PASS;
-	}
+	__u32 why = FQDN_DENY_NOT_ALLOWED, mask;
 
 	a = dp_allow_lookup(ep->endpoint_id, p);
 	if (a) {
 		__u32 pid = a->policy_id;
 		if (now >= a->expiry_ns) {
-			why = DP_DENY_EXPIRED;
+			why = FQDN_DENY_EXPIRED;
 		} else if (pid && (pid == ep->policy_id || pid == ep->prev_policy_id)) {
 			if (dp_ports_ok(pid, a->rule_mask, p)) {
 				dp_count(FQDN_CTR_EGRESS_ALLOWED_LEARNED);
 				dp_flow_note(ep->endpoint_id, p, now);
 				return DP_PASS;
 			}
-			why = DP_DENY_PORT;
+			why = FQDN_DENY_PORT;
 		}
 	}
 
@@ -444,12 +528,12 @@ static __always_inline int dp_check_egress(const struct fqdn_endpoint *ep, const
 			dp_count(FQDN_CTR_EGRESS_ALLOWED_CIDR);
 			return DP_PASS;
 		}
-		if (why == DP_DENY_NOT_ALLOWED)
-			why = DP_DENY_PORT;
+		if (why == FQDN_DENY_NOT_ALLOWED)
+			why = FQDN_DENY_PORT;
 	}
 
 	/* An established TCP flow outlives its address's expiry (never a SYN). */
-	if (why != DP_DENY_PORT && p->proto == DP_IPPROTO_TCP && !(p->tcp_flags & DP_TCP_SYN) && pol &&
+	if (why != FQDN_DENY_PORT && p->proto == DP_IPPROTO_TCP && !(p->tcp_flags & DP_TCP_SYN) && pol &&
 	    pol->flow_grace) {
 		struct fqdn_flow_key k;
 		struct fqdn_flow *f;
@@ -464,11 +548,27 @@ static __always_inline int dp_check_egress(const struct fqdn_endpoint *ep, const
 		}
 	}
 
+	/* A reply on a connection into the endpoint. */
+	if (dp_inbound_reply(ep->endpoint_id, p, now)) {
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_REPLY);
+		return DP_PASS;
+	}
+
 	dp_count(FQDN_CTR_EGRESS_DENIED);
-	if (why == DP_DENY_EXPIRED)
+	if (why == FQDN_DENY_EXPIRED)
 		dp_count(FQDN_CTR_EGRESS_DENIED_EXPIRED);
-	else if (why == DP_DENY_PORT)
+	else if (why == FQDN_DENY_PORT)
 		dp_count(FQDN_CTR_EGRESS_DENIED_PORT);
+	dp_deny_event(ep, p, why);
+	return DP_DROP;
+}
+
+/* A frame the datapath does not classify, or ND that could leave the link:
+ * dropped, counted, reported. */
+static __always_inline int dp_deny_unclassified(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why)
+{
+	dp_count(FQDN_CTR_EGRESS_DENIED);
+	dp_count(FQDN_CTR_EGRESS_DENIED_UNCLASSIFIED);
 	dp_deny_event(ep, p, why);
 	return DP_DROP;
 }
@@ -615,6 +715,64 @@ static __always_inline void dp_record_inflight(struct fqdn_dp_scratch *s, const 
 		dp_count(FQDN_CTR_INFLIGHT_FAILED);
 }
 
+#define DP_DNS_OPCODE(flags) (((flags) >> 11) & 0xF)
+
+/* Whether a parsed DNS message toward a trusted server is a query the DNS
+ * rules can check: QR clear, opcode QUERY, exactly one question, no answer
+ * or authority records, and at most one additional record, which must be
+ * an EDNS OPT (root owner, type 41). 0, or the FQDN_QREJ_* reason. UDP and
+ * TCP (len: the message's length in ps->msg). */
+static __always_inline __u32 dp_query_shape(const struct fqdn_dns_scratch *ps, const struct fqdn_facts *f, __u32 len)
+{
+	__u32 ar;
+
+	if (f->flags & FQDN_FLAG_QR)
+		return FQDN_QREJ_RESPONSE;
+	if (DP_DNS_OPCODE(f->flags) != 0)
+		return FQDN_QREJ_OPCODE;
+	if (f->qdcount != 1)
+		return FQDN_QREJ_QDCOUNT;
+	if (f->ancount || f->nscount || f->arcount > 1)
+		return FQDN_QREJ_RECORDS;
+	if (f->arcount == 1) {
+		/* The question's name cannot be compressed (a pointer could only
+		 * point into the header, which the parser refuses): the
+		 * additional record starts after its wire bytes, type and class. */
+		ar = FQDN_DNS_HEADER_LEN + f->qname.len + 4;
+		if (ar + 3 > len || ar + 3 > FQDN_MAX_MSG_LEN)
+			return FQDN_QREJ_RECORDS;
+		if (ps->msg[fqdn_keep(ar) & FQDN_DNS_IDX_MASK] != 0 ||
+		    ps->msg[fqdn_keep(ar + 1) & FQDN_DNS_IDX_MASK] != 0 ||
+		    ps->msg[fqdn_keep(ar + 2) & FQDN_DNS_IDX_MASK] != FQDN_TYPE_OPT)
+			return FQDN_QREJ_RECORDS;
+	}
+	return 0;
+}
+
+/* A DNS message toward a trusted server in a shape the rules cannot check:
+ * dropped, counted, reported (name: the first question, when parsed). */
+static __always_inline void dp_query_rejected(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why,
+					      const struct fqdn_facts *f)
+{
+	struct fqdn_event *e;
+
+	dp_count(FQDN_CTR_DNS_QUERIES_REJECTED);
+	e = dp_event_reserve(FQDN_EV_QUERY_REJECTED, ep);
+	if (!e)
+		return;
+	e->reason = why;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->port = p->dport;
+	dp_copy16(e->addr, p->daddr);
+	if (f) {
+		e->txid = f->id;
+		e->qtype = f->qtype;
+		dp_copy_name(&e->name, &f->qname);
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
 /*
  * A UDP query from an endpoint to a trusted server. Returns DP_PASS (allowed,
  * recorded in flight), DP_DROP, or DP_REDIRECT (rewritten into a REFUSED or
@@ -626,11 +784,11 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 	struct fqdn_dns_scratch *ps = fqdn_dns_scratch_get();
 	struct fqdn_dp_scratch *s = dp_scratch();
 	struct fqdn_facts *f;
-	__u32 off, len, action;
+	__u32 off, len, action, why;
 	__u64 tags = 0;
 
 	if (!ps || !s)
-		return DP_PASS;
+		return DP_DROP;
 	f = &s->facts;
 	dp_count(FQDN_CTR_DNS_QUERIES);
 	if (dp_udp_payload(skb, p, &off, &len) < 0) {
@@ -641,9 +799,11 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 	dp_parse_dns(skb, off, len, ps, f);
 	if (f->verdict != FQDN_VERDICT_OK)
 		goto malformed;
-	/* Not a query (QR set) or no question: nothing to check or learn. */
-	if ((f->flags & FQDN_FLAG_QR) || f->qdcount != 1)
-		return DP_PASS;
+	why = dp_query_shape(ps, f, len);
+	if (why) {
+		dp_query_rejected(ep, p, why, f);
+		return DP_DROP;
+	}
 
 	if (pol && (pol->flags & FQDN_POL_F_DNS_RULES)) {
 		tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie);
@@ -971,16 +1131,8 @@ malformed:
  * Documentation/Datapath.md). They take the context and the endpoint as two
  * scalars and re-read the few header fields they need.
  *
- * DP_ATTACH (defined by each *.bpf.c before including this header) says
- * where the program runs: DP_ATTACH_VETH (tc: Ethernet header at 0, may
- * rewrite and redirect) or DP_ATTACH_CGROUP (cgroup_skb: IP header at 0, no
- * packet writes: the rewrite code is not even compiled in).
+ * DP_ATTACH (top of this header) says where the program runs.
  */
-#define DP_ATTACH_VETH 1
-#define DP_ATTACH_CGROUP 2
-#ifndef DP_ATTACH
-#define DP_ATTACH DP_ATTACH_VETH
-#endif
 
 static __always_inline int dp_headers(struct __sk_buff *skb, struct dp_pkt *p)
 {
@@ -1031,7 +1183,42 @@ __attribute__((noinline)) int fqdn_dp_query(struct __sk_buff *skb, __u64 ep_lo, 
 	return dp_dns_query(skb, &ep, pol, &p, DP_ATTACH == DP_ATTACH_VETH);
 }
 
-/* The egress decision for a non-DNS packet of an enforcing endpoint. */
+#if DP_ATTACH == DP_ATTACH_VETH
+#define DP_AF_INET6 10 /* AF_INET6 (sys/socket.h) */
+#define DP_ICMP6_ROUTER_SOLICIT 133
+#define DP_ICMP6_NEIGH_SOLICIT 135
+#define DP_ICMP6_NEIGH_ADVERT 136
+
+/* IPv6 neighbour discovery the pod needs to reach its gateway: a router
+ * solicitation, neighbour solicitation or advertisement (RFC 4861) with hop
+ * limit 255, toward a link-scope multicast group, a link-local address or an
+ * address of the node itself (the routing table says "local": it is not
+ * forwarded). Anything else of these types could leave the link. */
+static __always_inline int dp_neighbor_on_link(struct __sk_buff *skb, const struct dp_pkt *p)
+{
+	struct bpf_fib_lookup fib = {};
+
+	if (p->icmp_type != DP_ICMP6_ROUTER_SOLICIT && p->icmp_type != DP_ICMP6_NEIGH_SOLICIT &&
+	    p->icmp_type != DP_ICMP6_NEIGH_ADVERT)
+		return 0;
+	if (p->hop_limit != 255)
+		return 0;
+	if (p->daddr[0] == 0xff && (p->daddr[1] & 0x0F) <= 2)
+		return 1;
+	if (p->daddr[0] == 0xfe && (p->daddr[1] & 0xC0) == 0x80)
+		return 1;
+	fib.family = DP_AF_INET6;
+	fib.l4_protocol = DP_IPPROTO_ICMPV6;
+	fib.ifindex = skb->ingress_ifindex;
+	__builtin_memcpy(fib.ipv6_src, p->saddr, 16);
+	__builtin_memcpy(fib.ipv6_dst, p->daddr, 16);
+	return bpf_fib_lookup(skb, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED;
+}
+#endif
+
+/* The egress decision for a packet of an enforcing endpoint that is not DNS
+ * toward a trusted server: unclassified frames, ARP, neighbour discovery,
+ * then the policy (dp_check_egress). */
 __attribute__((noinline)) int fqdn_dp_check(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
 	struct fqdn_policy_settings *pol;
@@ -1044,8 +1231,28 @@ __attribute__((noinline)) int fqdn_dp_check(struct __sk_buff *skb, __u64 ep_lo, 
 	dp_ep_unpack(&ep, ep_lo, ep_hi);
 	if (!(ep.flags & FQDN_EP_F_ENFORCE))
 		return DP_PASS;
-	if (dp_headers(skb, &p) < 0 || !p.family)
-		return DP_DROP;
+	if (dp_headers(skb, &p) < 0)
+		return dp_deny_unclassified(&ep, &p, FQDN_DENY_UNCLASSIFIED);
+	if (!p.family) {
+#if DP_ATTACH == DP_ATTACH_VETH
+		/* ARP resolves the gateway; it never leaves the link. */
+		if (p.ether == ETH_P_ARP) {
+			dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
+			return DP_PASS;
+		}
+#endif
+		return dp_deny_unclassified(&ep, &p, FQDN_DENY_UNCLASSIFIED);
+	}
+#if DP_ATTACH == DP_ATTACH_VETH
+	if (p.family == FQDN_AF_INET6 && p.proto == DP_IPPROTO_ICMPV6 && p.l4_off && p.icmp_type >= 133 &&
+	    p.icmp_type <= 137) {
+		if (dp_neighbor_on_link(skb, &p)) {
+			dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
+			return DP_PASS;
+		}
+		return dp_deny_unclassified(&ep, &p, FQDN_DENY_NEIGHBOR);
+	}
+#endif
 	pid = ep.policy_id;
 	pol = bpf_map_lookup_elem(&fq_policy, &pid);
 	return dp_check_egress(&ep, pol, &p);
@@ -1083,20 +1290,25 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
 		return DP_PASS;
 	}
-	if (dp_headers(skb, &p) < 0) {
-		dp_count(FQDN_CTR_EGRESS_DENIED);
-		return DP_DROP;
-	}
-	if (!p.family) {
-		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER); /* ARP and other non-IP */
-		return DP_PASS;
-	}
-	if ((p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) && p.l4_off &&
-	    dp_is_trusted_server(p.family, p.daddr, p.dport)) {
+	if (dp_headers(skb, &p) == 0 && p.family && (p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) &&
+	    p.l4_off && dp_is_trusted_server(p.family, p.daddr, p.dport)) {
 		if (p.proto == DP_IPPROTO_UDP) {
 			int v = fqdn_dp_query(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 			if (v != DP_PASS)
 				return v;
+		} else if (p.tcp_data) {
+			/* TCP: the sk_msg program checks each query (dns_tcp.h), but
+			 * it never sees data in a SYN (TCP Fast Open: the socket is
+			 * not in the sockhash yet), nor any data of an endpoint
+			 * whose DNS over TCP is not enabled. */
+			if (p.tcp_flags & DP_TCP_SYN) {
+				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_FASTOPEN, 0);
+				return DP_DROP;
+			}
+			if (!(ep->flags & FQDN_EP_F_TCP_DNS)) {
+				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNCHECKED, 0);
+				return DP_DROP;
+			}
 		}
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
 		return DP_PASS;
@@ -1104,23 +1316,27 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 	return fqdn_dp_check(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 }
 
-/* Traffic toward the endpoint (host-side veth egress; cgroup ingress):
- * learn from DNS responses, deliver everything. */
+/* Traffic toward the endpoint (host-side veth egress; cgroup ingress): learn
+ * from DNS responses of trusted servers, note connections into the endpoint
+ * (their replies may leave), deliver everything. */
 static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
 	struct dp_pkt p;
 
 	dp_count(FQDN_CTR_PACKETS);
-	if (!(ep->flags & FQDN_EP_F_LEARN))
+	if (!(ep->flags & FQDN_EP_F_ENFORCE))
 		return DP_PASS;
-	if (dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
+	if (dp_headers(skb, &p) < 0 || !p.family || !p.l4_off ||
+	    (p.proto != DP_IPPROTO_UDP && p.proto != DP_IPPROTO_TCP))
 		return DP_PASS;
-	if (!dp_is_trusted_server(p.family, p.saddr, p.sport)) {
-		if (p.sport == DP_DNS_PORT)
-			dp_not_learned(ep, &p, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
+	if (dp_is_trusted_server(p.family, p.saddr, p.sport)) {
+		if (p.proto == DP_IPPROTO_UDP && (ep->flags & FQDN_EP_F_LEARN))
+			fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 		return DP_PASS;
 	}
-	fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+	if (p.proto == DP_IPPROTO_UDP && p.sport == DP_DNS_PORT && (ep->flags & FQDN_EP_F_LEARN))
+		dp_not_learned(ep, &p, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
+	dp_inbound_note(ep->endpoint_id, &p);
 	return DP_PASS;
 }
 

@@ -124,6 +124,14 @@ struct {
 	__type(value, struct fqdn_flow);
 } fq_flows SEC(".maps");
 
+/* Connections into endpoints (their replies may leave). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FQDN_MAX_INBOUND);
+	__type(key, struct fqdn_inbound_key);
+	__type(value, struct fqdn_flow);
+} fq_inbound SEC(".maps");
+
 /* Events and counters. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

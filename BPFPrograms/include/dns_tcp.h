@@ -175,7 +175,7 @@ __attribute__((noinline)) int fqdn_tcp_query(__u64 cookie, __u32 len, __u32 can_
 	struct fqdn_endpoint *epp, ep;
 	struct fqdn_facts *f;
 	struct dp_pkt p;
-	__u32 pid, action;
+	__u32 pid, action, why;
 	__u64 tags;
 
 	if (!ps || !s || !ts)
@@ -194,8 +194,12 @@ __attribute__((noinline)) int fqdn_tcp_query(__u64 cookie, __u32 len, __u32 can_
 	fqdn_dns_parse(ps->msg, len, ps, f);
 	if (f->verdict != FQDN_VERDICT_OK)
 		goto malformed;
-	if ((f->flags & FQDN_FLAG_QR) || f->qdcount != 1)
-		return FQDN_TCP_Q_PASS;
+	why = dp_query_shape(ps, f, len);
+	if (why) {
+		/* The write fails, as for a malformed query. */
+		dp_query_rejected(&ep, &p, why, f);
+		return FQDN_TCP_Q_DROP;
+	}
 
 	if (pol && (pol->flags & FQDN_POL_F_DNS_RULES)) {
 		tags = dp_trie_tags(ep.policy_id, &f->qname, &s->trie);

@@ -32,9 +32,11 @@
  * Overridable (-DFQDN_LAYOUT_VERSION=1) only so the upgrade tests can build
  * the previous layout's objects from these sources; never set it otherwise.
  *   1: fq_counters with 26 counters.
- *   2: + FQDN_CTR_ADDRS_REMOVED (27 counters); fqdn_meta.build_id. */
+ *   2: + FQDN_CTR_ADDRS_REMOVED (27 counters); fqdn_meta.build_id.
+ *   3: + 3 counters (unclassified egress, rejected queries, replies on
+ *      inbound connections: 30); + fq_inbound. */
 #ifndef FQDN_LAYOUT_VERSION
-#define FQDN_LAYOUT_VERSION 2
+#define FQDN_LAYOUT_VERSION 3
 #endif
 
 /* ===================================================================== */
@@ -335,7 +337,12 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_result) == 72, "fqdn_trie_result layo
 #define FQDN_MAX_NAME_SLOTS 65536
 #define FQDN_MAX_CIDR_ENTRIES 16384 /* per family */
 #define FQDN_MAX_FLOWS 32768
+#define FQDN_MAX_INBOUND 32768 /* connections into endpoints (LRU) */
 #define FQDN_EVENTS_RING_BYTES (1 << 20)
+/* A connection into an endpoint stops letting its replies out after this
+ * long without a packet in either direction (fq_inbound). */
+#define FQDN_INBOUND_TCP_IDLE_SEC 7200
+#define FQDN_INBOUND_UDP_IDLE_SEC 180
 
 /* Egress rules per policy version: rule r is bit r of a rule mask. */
 #define FQDN_MAX_RULES 32
@@ -359,6 +366,9 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_result) == 72, "fqdn_trie_result layo
 /* Endpoint flags. */
 #define FQDN_EP_F_ENFORCE 0x1 /* a policy selects it: default deny + DNS rules */
 #define FQDN_EP_F_LEARN 0x2   /* learn from DNS answers (set with ENFORCE) */
+/* DNS over TCP of this endpoint is checked (TCPDatapath enabled for it): only
+ * then may TCP reach a trusted server's DNS port; else it is rejected. */
+#define FQDN_EP_F_TCP_DNS 0x4
 
 struct fqdn_endpoint {
 	__u32 endpoint_id;
@@ -559,6 +569,23 @@ struct fqdn_flow {
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_flow) == 16, "fqdn_flow layout");
 
+/* --- fq_inbound (LRU): connections INTO an endpoint (a TCP SYN or a UDP
+ * packet toward it, not from a trusted DNS server), keyed as the endpoint's
+ * replies carry them. Egress policy governs what an endpoint opens; its
+ * replies on these pass (FQDN_CTR_EGRESS_ALLOWED_REPLY) while the entry is
+ * younger than FQDN_INBOUND_*_IDLE_SEC since its last packet. A pure SYN
+ * from the endpoint is never a reply. Value: struct fqdn_flow. */
+struct fqdn_inbound_key {
+	__u32 endpoint_id;
+	__u8 family;
+	__u8 proto;
+	__u16 local_port; /* the endpoint's port */
+	__u16 peer_port;
+	__u16 pad;
+	__u8 peer[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_inbound_key) == 28, "fqdn_inbound_key layout");
+
 /* --- fq_events (ring buffer) records. */
 enum fqdn_event_type {
 	FQDN_EV_LEARNED = 1,        /* name, addr, ttl, expiry_ns */
@@ -567,7 +594,28 @@ enum fqdn_event_type {
 	FQDN_EV_MALFORMED = 4,      /* reason = enum fqdn_reason, offset; addr = sender */
 	FQDN_EV_NOT_LEARNED = 5,    /* a response teaching nothing: reason = FQDN_NL_* */
 	FQDN_EV_EVICTED = 6,        /* addr pushed out of name's ring (max IPs per name) */
+	FQDN_EV_QUERY_REJECTED = 7, /* DNS to a trusted server in a shape the rules cannot check:
+				     * reason = FQDN_QREJ_*; name = first qname if parsed */
 };
+
+/* Why an egress packet was denied (FQDN_EV_DENIED.reason). */
+#define FQDN_DENY_NOT_ALLOWED 1  /* no learned address, CIDR, flow or reply allows it */
+#define FQDN_DENY_EXPIRED 2      /* the learned address expired */
+#define FQDN_DENY_PORT 3         /* address allowed, protocol/port not */
+#define FQDN_DENY_UNCLASSIFIED 4 /* not untagged IPv4/IPv6/ARP, or headers truncated */
+#define FQDN_DENY_NEIGHBOR 5     /* ICMPv6 ND/MLD that could leave the link */
+
+/* Why a DNS message toward a trusted server was rejected
+ * (FQDN_EV_QUERY_REJECTED.reason). A query passes only as a single-question
+ * QUERY the DNS rules checked (Documentation/Security.md). */
+#define FQDN_QREJ_RESPONSE 1     /* QR set: the endpoint sent a response */
+#define FQDN_QREJ_OPCODE 2       /* opcode is not QUERY (UPDATE, NOTIFY, ...) */
+#define FQDN_QREJ_QDCOUNT 3      /* not exactly one question */
+#define FQDN_QREJ_RECORDS 4      /* answer/authority records, or additional
+				  * records other than one OPT */
+#define FQDN_QREJ_TCP_FASTOPEN 5 /* data in a SYN to a DNS server (TCP Fast Open) */
+#define FQDN_QREJ_TCP_UNCHECKED 6 /* TCP to a DNS server, DNS over TCP not enabled
+				   * for the endpoint */
 
 /* Why a response taught nothing (FQDN_EV_NOT_LEARNED.reason). */
 #define FQDN_NL_NO_INFLIGHT 1    /* no matching in-flight query: txid/port/server */
@@ -629,6 +677,18 @@ enum fqdn_counter {
 	 * ADDRS_LEARNED and ADDRS_EVICTED it gives the LRU evictions:
 	 * learned - evicted - removed - entries present. */
 	FQDN_CTR_ADDRS_REMOVED = 26,
+#endif
+	/* Layout 3 (fail closed). The enumerators exist in every layout's build
+	 * (older layouts' maps are shorter: counting into them is a no-op). */
+	FQDN_CTR_EGRESS_DENIED_UNCLASSIFIED = 27, /* of EGRESS_DENIED: frames not classified
+						   * (VLAN tags, other ethertypes, truncated),
+						   * ND/MLD that could leave the link */
+	FQDN_CTR_DNS_QUERIES_REJECTED = 28, /* DNS toward a trusted server in a shape the
+					     * rules cannot check (FQDN_QREJ_*): dropped */
+	FQDN_CTR_EGRESS_ALLOWED_REPLY = 29, /* replies on connections into the endpoint */
+#if FQDN_LAYOUT_VERSION >= 3
+	FQDN_CTR_COUNT = 30,
+#elif FQDN_LAYOUT_VERSION >= 2
 	FQDN_CTR_COUNT = 27,
 #else
 	FQDN_CTR_COUNT = 26,

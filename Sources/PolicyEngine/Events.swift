@@ -17,6 +17,9 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
         case notLearned = "not_learned"
         /// An address was pushed out by the max-IPs-per-name limit.
         case evicted
+        /// DNS toward a trusted server in a shape the rules cannot check (a response, another
+        /// opcode, not one question, extra records, TCP Fast Open data, TCP not enabled): dropped.
+        case queryRejected = "query_rejected"
         case unknown
     }
 
@@ -39,9 +42,10 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
     public var ttl: UInt32?
     /// learned: seconds the entry is valid for (from the event's time).
     public var validFor: Double?
-    /// Why: query_refused: "refused"/"nxdomain"/"drop"; denied: "not_allowed"/"expired"/"port";
-    /// malformed: the parser's reason; not_learned: "no_inflight"/"qname_mismatch"/"untrusted";
-    /// learned: "new"/"refreshed".
+    /// Why: query_refused: "refused"/"nxdomain"/"drop"; denied: "not_allowed"/"expired"/"port"/
+    /// "unclassified"/"neighbor"; malformed: the parser's reason; not_learned:
+    /// "no_inflight"/"qname_mismatch"/"untrusted"; learned: "new"/"refreshed"; query_rejected:
+    /// "response"/"opcode"/"qdcount"/"records"/"tcp_fastopen"/"tcp_unchecked".
     public var reason: String?
     /// malformed: offset of the error in the message.
     public var offset: UInt32?
@@ -85,7 +89,13 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
             self.address = address
             port = e.port
             proto = protoName
-            reason = e.reason == 2 ? "expired" : e.reason == 3 ? "port" : "not_allowed"
+            reason = switch Int32(e.reason) {
+            case FQDN_DENY_EXPIRED: "expired"
+            case FQDN_DENY_PORT: "port"
+            case FQDN_DENY_UNCLASSIFIED: "unclassified"
+            case FQDN_DENY_NEIGHBOR: "neighbor"
+            default: "not_allowed"
+            }
         case Int32(FQDN_EV_MALFORMED.rawValue):
             kind = .malformed
             self.address = address
@@ -107,6 +117,22 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
             kind = .evicted
             self.name = name
             self.address = address
+        case Int32(FQDN_EV_QUERY_REJECTED.rawValue):
+            kind = .queryRejected
+            self.name = name
+            self.address = address
+            port = e.port
+            proto = protoName
+            qtype = name == nil ? nil : e.qtype
+            reason = switch Int32(e.reason) {
+            case FQDN_QREJ_RESPONSE: "response"
+            case FQDN_QREJ_OPCODE: "opcode"
+            case FQDN_QREJ_QDCOUNT: "qdcount"
+            case FQDN_QREJ_RECORDS: "records"
+            case FQDN_QREJ_TCP_FASTOPEN: "tcp_fastopen"
+            case FQDN_QREJ_TCP_UNCHECKED: "tcp_unchecked"
+            default: String(e.reason)
+            }
         default:
             kind = .unknown
             reason = String(e.type)

@@ -110,10 +110,29 @@ struct LayoutMigration: Sendable {
         LayoutMigration(
             from: 1, to: 2, converters: ["fq_counters": { PerCPUCountersMigrator() }],
             summary: "fq_counters 26 -> 27 counters (values carried over), fq_meta build_id"),
+        // 2 -> 3 (fail closed): fq_counters gained three counters (27 -> 30); fq_inbound is a
+        // new map (created empty: no connection into an endpoint is known yet, so replies on
+        // connections accepted before the upgrade are denied until their peer sends again).
+        LayoutMigration(
+            from: 2, to: 3, converters: ["fq_counters": { PerCPUCountersMigrator() }],
+            summary: "fq_counters 27 -> 30 counters (values carried over), new fq_inbound"),
     ]
 
+    /// The migration from `from` to `to`: one step of `all`, or consecutive steps composed
+    /// (each converter of a later step replaces an earlier one for the same map; the
+    /// counters' converter copies whatever the old map has, so one pass does).
     static func find(from: UInt32, to: UInt32) -> LayoutMigration? {
-        all.first { $0.from == from && $0.to == to }
+        guard from < to else { return nil }
+        var converters: [String: @Sendable () -> MapMigrator] = [:]
+        var summaries: [String] = []
+        var at = from
+        while at < to {
+            guard let step = all.first(where: { $0.from == at && $0.to > at && $0.to <= to }) else { return nil }
+            converters.merge(step.converters) { _, later in later }
+            summaries.append(step.summary)
+            at = step.to
+        }
+        return LayoutMigration(from: from, to: to, converters: converters, summary: summaries.joined(separator: "; "))
     }
 }
 

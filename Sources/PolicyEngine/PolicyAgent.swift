@@ -270,6 +270,8 @@ public actor PolicyAgent {
         public var slots = 0
         public var inflight = 0
         public var flows = 0
+        /// Idle connections into endpoints.
+        public var inbound = 0
         public var versions = 0
     }
 
@@ -305,6 +307,11 @@ public actor PolicyAgent {
             }
             for (k, v) in try maps.flows.entries() where now > v.last_ns && now - v.last_ns > grace {
                 if try maps.flows.delete(k) { report.flows += 1 }
+            }
+            // Connections into endpoints idle past their limit (the kernel ignores them already).
+            for (k, v) in try maps.inbound.entries() where now > v.last_ns {
+                let idle = UInt64(k.proto == 6 ? FQDN_INBOUND_TCP_IDLE_SEC : FQDN_INBOUND_UDP_IDLE_SEC) * 1_000_000_000
+                if now - v.last_ns >= idle, try maps.inbound.delete(k) { report.inbound += 1 }
             }
         }
         report.versions = try collectVersions()
@@ -397,6 +404,22 @@ public actor PolicyAgent {
         v.policy_id = policyID
         v.prev_policy_id = previous
         v.flags = policyID != 0 ? UInt32(FQDN_EP_F_ENFORCE | FQDN_EP_F_LEARN) : 0
+        // DNS over TCP stays enabled (enableTCP) whatever the policy does.
+        if let current = try currentEndpointValue(s), current.endpoint_id == s.id {
+            v.flags |= current.flags & UInt32(FQDN_EP_F_TCP_DNS)
+        }
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            if let i = s.ifindex { try maps.epIfindex.update(i, v) }
+            if let c = s.cgroupID { try maps.epCgroup.update(c, v) }
+        }
+    }
+
+    /// Sets `flag` (FQDN_EP_F_*) on an endpoint's kernel value, keeping the rest.
+    func setEndpointFlag(named name: String, _ flag: UInt32) throws {
+        guard let s = endpoints[name] else { throw DatapathError.endpoint(name: name, reason: "no such endpoint") }
+        guard var v = try currentEndpointValue(s) else { return }
+        v.flags |= flag
         let maps = self.maps
         try bpf { () throws(BPFError) in
             if let i = s.ifindex { try maps.epIfindex.update(i, v) }

@@ -33,6 +33,14 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
     /// Learned entries the agent deleted (expired ones collected, endpoint flushed or removed,
     /// rules gone after a policy change). Layout 2 and later; written only by userspace.
     case addressesRemoved = 26
+    /// Layout 3 (fail closed): dropped frames the datapath does not classify (VLAN tags,
+    /// other ethertypes, truncated headers) and ND that could leave the link; also in
+    /// `egressDenied`.
+    case egressDeniedUnclassified = 27
+    /// DNS toward trusted servers in a shape the rules cannot check, dropped.
+    case dnsQueriesRejected = 28
+    /// Replies on connections into the endpoint.
+    case egressAllowedReply = 29
 
     /// `fqdnpolicy_<name>_total`
     public var prometheusName: String {
@@ -69,13 +77,16 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
         case .egressAllowedCIDR: "Egress packets allowed by a CIDR rule."
         case .egressAllowedFlow: "Egress packets allowed by an established flow after expiry."
         case .egressAllowedDNS: "Egress packets to trusted DNS servers."
-        case .egressAllowedOther: "Egress packets passed as not enforced (ARP, ND, no policy)."
+        case .egressAllowedOther: "Egress packets passed as not enforced (ARP, on-link ND, no policy)."
         case .egressDenied: "Egress packets dropped."
         case .egressDeniedExpired: "Dropped egress packets whose address had been learned but expired."
         case .egressDeniedPort: "Dropped egress packets whose address was allowed but not the port."
         case .eventsLost: "Events lost because the ring buffer was full."
         case .trieErrors: "Trie walks that failed (name treated as unmatched)."
         case .addressesRemoved: "Learned entries deleted by the agent (expired, endpoint flushed or removed, policy change)."
+        case .egressDeniedUnclassified: "Dropped egress frames the datapath does not classify (VLAN tags, other ethertypes, truncated headers) or ND that could leave the link."
+        case .dnsQueriesRejected: "DNS messages to trusted servers dropped for a shape the rules cannot check (not one question, a response, another opcode, extra records, TCP Fast Open data, TCP not enabled)."
+        case .egressAllowedReply: "Egress packets allowed as replies on connections into the endpoint."
         }
     }
 }

@@ -337,6 +337,7 @@ extension PolicyAgent {
             try tcp.addPodNamespace(podNamespace, ifindex: index)
             try tcp.attachSockops(cgroup: root)
         }
+        try setEndpointFlag(named: name, UInt32(FQDN_EP_F_TCP_DNS))
     }
 }
 
