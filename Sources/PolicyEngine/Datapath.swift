@@ -23,6 +23,10 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
     case privileges(missing: [String])
     /// The running kernel lacks a feature the programs need (checked before loading).
     case kernel(KernelUnsupported)
+    /// The process runs under `ip netns exec NAME`, which gives it a private /sys: no bpffs
+    /// and no cgroup2 there, and pins made there would vanish with the process (checked
+    /// before anything is created).
+    case privateSysfs(namespace: String)
 
     public var description: String {
         switch self {
@@ -33,6 +37,8 @@ public enum DatapathError: Error, Sendable, CustomStringConvertible {
         case .missingObject(let name): "BPF object \(name) is not embedded in this build"
         case let .endpoint(name, reason): "endpoint \(name): \(reason)"
         case .kernel(let e): "\(e)"
+        case let .privateSysfs(ns):
+            "this process runs under `ip netns exec \(ns)`, which mounts a private /sys: the node's bpffs (/sys/fs/bpf) and cgroup2 are not visible, and pins made here would vanish with the process; nothing was loaded or changed. Run the agent in the node's mount namespace, e.g. `nsenter --net=/var/run/netns/\(ns) fqdnctl agent ...` (it keeps the caller's mounts)"
         case let .privileges(missing):
             "loading and attaching the datapath needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (run as root); this process lacks \(missing.joined(separator: ", ")); nothing was loaded or changed"
         }
@@ -198,6 +204,7 @@ public final class Datapath: @unchecked Sendable {
         // in libbpf (EPERM, a memlock hint) after the pin directory was already made.
         let missing = missingCapabilities()
         if !missing.isEmpty { throw .privileges(missing: missing) }
+        if !BPFFS.isMounted(at: BPFFS.defaultMountPoint), let ns = ipNetnsExecNamespace() { throw .privateSysfs(namespace: ns) }
         do { try KernelFeatures.current.requireDatapath() } catch { throw .kernel(error) }
         try bpf { () throws(BPFError) in
             try BPFFS.ensureMounted(at: BPFFS.defaultMountPoint)
@@ -433,5 +440,32 @@ public final class Datapath: @unchecked Sendable {
         }
         if let ns = Self.namespace(namespace) { return try ns.perform(body) }
         return try body()
+    }
+}
+
+extension Datapath {
+    /// The `ip netns` name this process runs in when it was started by `ip netns exec NAME`,
+    /// which unshares the mount namespace and mounts a fresh sysfs on /sys with NAME as its
+    /// source: the last mount on /sys is a sysfs named after a /run/netns entry that is this
+    /// process's network namespace. Nil otherwise (also for `nsenter --net`, which keeps the
+    /// caller's mounts).
+    static func ipNetnsExecNamespace() -> String? {
+        func identity(_ path: String) -> (UInt, UInt)? {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            return (UInt(st.st_dev), UInt(st.st_ino))
+        }
+        guard let f = fopen("/proc/self/mounts", "r") else { return nil }
+        defer { fclose(f) }
+        var source: String?
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let fields = String(cString: line).split(separator: " ")
+            if fields.count > 2, fields[1] == "/sys" { source = fields[2] == "sysfs" ? String(fields[0]) : nil }
+        }
+        guard let name = source, !name.contains("/"), name != "sysfs", name != "none",
+              let mine = identity("/proc/self/ns/net"), let named = identity("/run/netns/" + name), mine == named
+        else { return nil }
+        return name
     }
 }

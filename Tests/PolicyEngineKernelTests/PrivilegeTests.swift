@@ -48,4 +48,26 @@ import Testing
             #expect(try !env.connects("10.220.2.2"))
         }
     }
+
+    /// `ip netns exec NS fqdnctl agent` sees a private /sys (no bpffs, no cgroup2): refused with
+    /// the reason and the way out, before anything is made.
+    @Test(.kernel, .timeLimit(.minutes(2)))
+    func agentUnderIpNetnsExecIsRefusedClearly() async throws {
+        let policyFile = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-netns-\(getpid()).yaml")
+        try UpgradeTests.policy.write(to: policyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: policyFile) }
+        try await withNetworkFixture { fixture in
+            let ns = try fixture.makeNamespace()
+            let pin = "/sys/fs/bpf/fqdn-netns-exec-\(getpid())"
+            let args = [ResilienceTests.fqdnctl, "agent", "--policy", policyFile.path,
+                        "--endpoint", "pod0:iface=lo,labels=app=pod0", "--dns-server", "10.0.0.53", "--pin", pin]
+            let r = try runCommand(["ip", "netns", "exec", ns.name] + args, check: false)
+            #expect(r.status == 1, "\(r)")
+            #expect(r.stderr.contains("runs under `ip netns exec \(ns.name)`"), "\(r)")
+            #expect(r.stderr.contains("nsenter --net=/var/run/netns/\(ns.name)"), "\(r)")
+            #expect(r.stderr.contains("nothing was loaded or changed"), "\(r)")
+            #expect(!FileManager.default.fileExists(atPath: pin), "no pin directory made")
+            _ = try? runCommand(["rm", "-rf", pin], check: false)
+        }
+    }
 }
