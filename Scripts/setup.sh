@@ -13,8 +13,9 @@ fi
 # libbpf-dev/libelf-dev/zlib1g-dev: the loader (CLibbpf); pkg-config finds them.
 # iproute2: namespaces, veth, tc. knot + knot-dnsutils (kdig) + bind9-dnsutils (dig): the real
 # DNS server and clients of the integration tests and the demo. dnsperf: the DNS load of the
-# resilience tests (agent killed under load). python3: fixture scripts.
-packages=(libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 knot knot-dnsutils bind9-dnsutils dnsperf python3)
+# resilience tests (agent killed under load). python3: fixture scripts. python3-scapy: the hostile
+# pod of the security tests (raw frames: VLAN tags, forged DNS, TCP Fast Open SYNs).
+packages=(libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 knot knot-dnsutils bind9-dnsutils dnsperf python3 python3-scapy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
