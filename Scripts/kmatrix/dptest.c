@@ -281,6 +281,8 @@ static const struct tfield time_fields[] = {
 	{"fq_names", offsetof(struct fqdn_name, learned_ns)},
 	{"fq_flows", offsetof(struct fqdn_flow, created_ns)},
 	{"fq_flows", offsetof(struct fqdn_flow, last_ns)},
+	{"fq_inbound", offsetof(struct fqdn_flow, created_ns)},
+	{"fq_inbound", offsetof(struct fqdn_flow, last_ns)},
 	{"fq_meta", offsetof(struct fqdn_meta, created_ns)},
 };
 
