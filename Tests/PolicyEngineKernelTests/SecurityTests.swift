@@ -13,16 +13,8 @@ import Testing
     static let script = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Security/hostile_pod.py").path
 
-    /// pod0 may query web1 (and the other test names) and reach web1 on TCP 80.
-    static let policy = policyYAML(egress: DatapathTests.dnsRules + """
-        - toFQDNs:
-            - matchName: web1.demo.test
-          toPorts:
-            - ports:
-                - port: "80"
-                  protocol: TCP
-
-    """)
+    /// pod0 may query web1 (and the other test names) and reach web1 on TCP 80 and 7000.
+    static let policy = UpgradeTests.policy
 
     struct Outcome: Decodable {
         var sent: Int
