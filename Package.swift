@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "PolicyEngine",
             dependencies: [
-                "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CLibbpf",
+                "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CLibbpf", "CSysShims",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -12,8 +12,8 @@ int fqdn_cgroup_ingress(struct __sk_buff *skb)
 {
 	struct fqdn_endpoint *ep = dp_cgroup_endpoint(skb);
 
-	if (ep)
-		dp_ingress(skb, ep);
+	if (ep && dp_ingress(skb, ep) == DP_DROP)
+		return 0;
 	return 1;
 }
 

@@ -3,7 +3,8 @@
  * veth_egress.bpf.c: tc/tcx egress of a pod's HOST-side veth, i.e. traffic
  * toward the pod. DNS responses from trusted servers that match an in-flight
  * query teach the pod's allowed addresses here, before the pod's socket can
- * see the answer. Every packet is delivered (policy is egress-only).
+ * see the answer; an answer to a randomised query gets back the port and id
+ * the pod sent (or, forged, is dropped). Every other packet is delivered.
  */
 #define DP_ATTACH DP_ATTACH_VETH
 #include "datapath.h"
@@ -18,8 +19,8 @@ int fqdn_veth_egress(struct __sk_buff *skb)
 		skb->mark = 0;
 		return TC_ACT_OK;
 	}
-	if (ep)
-		dp_ingress(skb, ep);
+	if (ep && dp_ingress(skb, ep) == DP_DROP)
+		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
 

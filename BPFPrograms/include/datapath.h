@@ -128,6 +128,14 @@ static __always_inline int dp_same16(const __u8 *a, const __u8 *b)
 	return a0 == b0 && a1 == b1;
 }
 
+static __always_inline int dp_is_zero16(const __u8 *a)
+{
+	__u64 a0, a1;
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	return (a0 | a1) == 0;
+}
+
 static __always_inline void dp_copy_name(struct fqdn_wire_name *dst, const struct fqdn_wire_name *src)
 {
 	__builtin_memcpy(dst, src, sizeof(*dst));
@@ -573,6 +581,47 @@ static __always_inline int dp_deny_unclassified(const struct fqdn_endpoint *ep, 
 	return DP_DROP;
 }
 
+/* Source validation (FQDN_EP_F_SRC_CHECK): whether an IP packet leaving the
+ * endpoint carries one of its addresses (fq_ep_addr). IPv6 neighbour
+ * discovery may also come from the unspecified address (duplicate address
+ * detection) or a link-local one; fqdn_dp_check then keeps it on the link. */
+static __always_inline int dp_source_ok(const struct fqdn_endpoint *ep, const struct dp_pkt *p)
+{
+	struct fqdn_ep_addr_key k = {};
+
+	if (p->family == FQDN_AF_INET6 && p->proto == DP_IPPROTO_ICMPV6 && p->icmp_type >= 133 &&
+	    p->icmp_type <= 137) {
+		if (p->saddr[0] == 0xfe && (p->saddr[1] & 0xC0) == 0x80)
+			return 1;
+		if (dp_is_zero16(p->saddr))
+			return 1;
+	}
+	k.endpoint_id = ep->endpoint_id;
+	k.family = p->family;
+	dp_copy16(k.addr, p->saddr);
+	return bpf_map_lookup_elem(&fq_ep_addr, &k) != 0;
+}
+
+/* A packet with another source address: dropped, counted, reported with the
+ * address it carried. */
+static __always_inline int dp_deny_spoofed(const struct fqdn_endpoint *ep, const struct dp_pkt *p)
+{
+	struct fqdn_event *e;
+
+	dp_count(FQDN_CTR_EGRESS_DENIED);
+	dp_count(FQDN_CTR_EGRESS_DENIED_SPOOFED);
+	e = dp_event_reserve(FQDN_EV_DENIED, ep);
+	if (!e)
+		return DP_DROP;
+	e->reason = FQDN_DENY_SPOOFED;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->port = p->sport;
+	dp_copy16(e->addr, p->saddr);
+	bpf_ringbuf_submit(e, 0);
+	return DP_DROP;
+}
+
 /* ------------------------------------------------------------------ */
 /* DNS queries                                                         */
 /* ------------------------------------------------------------------ */
@@ -715,6 +764,68 @@ static __always_inline void dp_record_inflight(struct fqdn_dp_scratch *s, const 
 		dp_count(FQDN_CTR_INFLIGHT_FAILED);
 }
 
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+/* Replaces a 16-bit field of a UDP packet (big-endian values), keeping the
+ * checksum right (an IPv4 checksum of 0, "none", stays 0). */
+static __always_inline int dp_udp_replace16(struct __sk_buff *skb, const struct dp_pkt *p, __u32 off, __u16 from,
+					    __u16 to)
+{
+	__u16 old_be = bpf_htons(from), new_be = bpf_htons(to);
+
+	if (bpf_l4_csum_replace(skb, p->l4_off + 6, old_be, new_be,
+				sizeof(__u16) | (p->family == FQDN_AF_INET ? BPF_F_MARK_MANGLED_0 : 0)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, off, &new_be, sizeof(new_be), 0);
+}
+
+/* Query randomisation (Documentation/Security.md, class 5): the pod knows the
+ * port and id it sent, so an accomplice could forge their answer. The query
+ * leaves with a port (1024..65535) and an id the kernel drew instead; the
+ * in-flight entry, keyed by the new port, keeps the pod's, which the answer
+ * gets back. DP_PASS, or DP_DROP when no free port was found or the rewrite
+ * failed (the query is then never seen by the server). */
+static __always_inline int dp_randomise_query(struct __sk_buff *skb, struct fqdn_dp_scratch *s,
+					      const struct fqdn_endpoint *ep, const struct fqdn_facts *f,
+					      const struct dp_pkt *p, __u32 dns_off)
+{
+	struct fqdn_inflight *v = &s->inflight;
+	struct fqdn_inflight_key *k = 0;
+	__u16 port = 0;
+	__u32 r;
+	int i, ok = 0;
+
+	__builtin_memset(v, 0, sizeof(*v));
+	v->qname_hash = dp_name_hash(&f->qname);
+	v->sent_ns = bpf_ktime_get_boot_ns();
+	v->policy_id = ep->policy_id;
+	v->qtype = f->qtype;
+	v->orig_port = p->sport;
+	v->orig_txid = f->id;
+	v->flags = FQDN_INF_F_RANDOMISED;
+	for (i = 0; i < FQDN_RANDOM_PORT_TRIES; i++) {
+		r = bpf_get_prandom_u32();
+		port = FQDN_RANDOM_PORT_MIN + (r >> 16) % (65536 - FQDN_RANDOM_PORT_MIN);
+		v->wire_txid = (__u16)r;
+		k = dp_inflight_key(s, ep->endpoint_id, port, p->dport, 0, p->family, p->daddr);
+		if (bpf_map_update_elem(&fq_inflight, k, v, BPF_NOEXIST) == 0) {
+			ok = 1;
+			break;
+		}
+	}
+	if (!ok || !k) {
+		dp_count(FQDN_CTR_INFLIGHT_FAILED);
+		return DP_DROP;
+	}
+	if (dp_udp_replace16(skb, p, p->l4_off, p->sport, port) < 0 ||
+	    dp_udp_replace16(skb, p, dns_off, f->id, v->wire_txid) < 0) {
+		bpf_map_delete_elem(&fq_inflight, k);
+		dp_count(FQDN_CTR_INFLIGHT_FAILED);
+		return DP_DROP;
+	}
+	return DP_PASS;
+}
+#endif
+
 #define DP_DNS_OPCODE(flags) (((flags) >> 11) & 0xF)
 
 /* Whether a parsed DNS message toward a trusted server is a query the DNS
@@ -839,8 +950,12 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 		}
 	}
 
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+	return dp_randomise_query(skb, s, ep, f, p, off);
+#else
 	dp_record_inflight(s, ep, f, p->sport, p->dport, p->family, p->daddr);
 	return DP_PASS;
+#endif
 
 malformed:
 	dp_count(FQDN_CTR_DNS_QUERIES_MALFORMED);
@@ -1063,11 +1178,50 @@ static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, co
 	bpf_loop(FQDN_MAX_CREDITED, dp_learn_one, &lc, 0);
 }
 
-/* A UDP response from a trusted server toward an endpoint. Never drops: a
- * response that teaches nothing is still delivered (the application then
- * cannot reach what it names). */
-static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
-					    const struct fqdn_policy_settings *pol, const struct dp_pkt *p)
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+/* Gives an answer to a randomised query the pod's own port and id back. */
+static __always_inline int dp_restore_answer(struct __sk_buff *skb, const struct dp_pkt *p, __u16 orig_port,
+					     __u16 wire_txid, __u16 orig_txid)
+{
+	if (dp_udp_replace16(skb, p, p->l4_off + 2, p->dport, orig_port) < 0 ||
+	    dp_udp_replace16(skb, p, p->l4_off + 8, wire_txid, orig_txid) < 0)
+		return DP_DROP;
+	return DP_PASS;
+}
+
+/* An answer the parser could not read (malformed, or the first fragment of a
+ * fragmented one) on a randomised query's 5-tuple: it teaches nothing, but
+ * with the id the server saw it reaches the pod (port and id restored), which
+ * then sees what the server sent. Any other id: dropped. Consumes the query. */
+static __always_inline int dp_unparsed_answer(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
+					      const struct dp_pkt *p, struct fqdn_dp_scratch *s)
+{
+	struct fqdn_inflight_key *k = dp_inflight_key(s, ep->endpoint_id, p->dport, p->sport, 0, p->family, p->saddr);
+	struct fqdn_inflight *inf = bpf_map_lookup_elem(&fq_inflight, k);
+	__u16 orig_port, orig_txid, wire_txid, id_be = 0;
+
+	if (!inf || !(inf->flags & FQDN_INF_F_RANDOMISED))
+		return DP_PASS;
+	orig_port = inf->orig_port;
+	orig_txid = inf->orig_txid;
+	wire_txid = inf->wire_txid;
+	bpf_map_delete_elem(&fq_inflight, k);
+	if (bpf_skb_load_bytes(skb, p->l4_off + 8, &id_be, 2) < 0 || bpf_ntohs(id_be) != wire_txid) {
+		dp_not_learned(ep, p, FQDN_NL_ID_MISMATCH, bpf_ntohs(id_be), FQDN_CTR_DNS_RESPONSES_ID_MISMATCH);
+		return DP_DROP;
+	}
+	return dp_restore_answer(skb, p, orig_port, wire_txid, orig_txid);
+}
+#endif
+
+/* A UDP response from a trusted server toward an endpoint. A response that
+ * teaches nothing is still delivered (the application then cannot reach what
+ * it names), except on a randomised query's 5-tuple: there the first answer
+ * consumes the query, and one with another id or question is dropped
+ * (DP_DROP; an accomplice gets one guess per query among 2^32 values,
+ * Documentation/Security.md); the right one gets the pod's port and id back. */
+static __always_inline int dp_dns_response(struct __sk_buff *skb, const struct fqdn_endpoint *ep,
+					   const struct fqdn_policy_settings *pol, const struct dp_pkt *p)
 {
 	struct fqdn_dns_scratch *ps = fqdn_dns_scratch_get();
 	struct fqdn_dp_scratch *s = dp_scratch();
@@ -1078,7 +1232,7 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	__u64 nh;
 
 	if (!ps || !s)
-		return;
+		return DP_PASS;
 	f = &s->facts;
 	dp_count(FQDN_CTR_DNS_RESPONSES);
 	if (dp_udp_payload(skb, p, &off, &len) < 0) {
@@ -1090,10 +1244,18 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 	if (f->verdict != FQDN_VERDICT_OK)
 		goto malformed;
 	if (!(f->flags & FQDN_FLAG_QR))
-		return;
+		goto unparsed;
 
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+	k = dp_inflight_key(s, ep->endpoint_id, p->dport, p->sport, 0, p->family, p->saddr);
+#else
 	k = dp_inflight_key(s, ep->endpoint_id, p->dport, p->sport, f->id, p->family, p->saddr);
+#endif
 	inf = bpf_map_lookup_elem(&fq_inflight, k);
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+	if (inf && !(inf->flags & FQDN_INF_F_RANDOMISED))
+		inf = 0; /* a DNS-over-TCP query's entry (same port and id 0) */
+#endif
 	if (!inf) {
 		/* An answer that could teach nothing anyway (error rcode, TC)
 		 * is no spoofing attempt worth an event. */
@@ -1101,22 +1263,43 @@ static __always_inline void dp_dns_response(struct __sk_buff *skb, const struct 
 			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
 		else
 			dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
-		return;
+		return DP_PASS;
 	}
 	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+	{
+		__u16 orig_port = inf->orig_port, orig_txid = inf->orig_txid, wire_txid = inf->wire_txid;
+		__u64 qhash = inf->qname_hash;
+
+		bpf_map_delete_elem(&fq_inflight, k);
+		if (f->id != wire_txid || nh != qhash) {
+			dp_not_learned(ep, p, FQDN_NL_ID_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_ID_MISMATCH);
+			return DP_DROP;
+		}
+		dp_learn_response(ep, pol, s, f, nh);
+		return dp_restore_answer(skb, p, orig_port, wire_txid, orig_txid);
+	}
+#else
 	if (nh != inf->qname_hash) {
 		/* Same ids, other question: not the answer to our query (and it
 		 * does not consume the query). */
 		dp_not_learned(ep, p, FQDN_NL_QNAME_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_QNAME_MISMATCH);
-		return;
+		return DP_PASS;
 	}
 	bpf_map_delete_elem(&fq_inflight, k);
 	dp_learn_response(ep, pol, s, f, nh);
-	return;
+	return DP_PASS;
+#endif
 
 malformed:
 	dp_count(FQDN_CTR_DNS_RESPONSES_MALFORMED);
 	dp_malformed_event(ep, p, f, 1);
+unparsed:
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+	return dp_unparsed_answer(skb, ep, p, s);
+#else
+	return DP_PASS;
+#endif
 }
 
 /* ------------------------------------------------------------------ */
@@ -1275,8 +1458,7 @@ __attribute__((noinline)) int fqdn_dp_response(struct __sk_buff *skb, __u64 ep_l
 		return DP_PASS;
 	pid = ep.policy_id;
 	pol = bpf_map_lookup_elem(&fq_policy, &pid);
-	dp_dns_response(skb, &ep, pol, &p);
-	return DP_PASS;
+	return dp_dns_response(skb, &ep, pol, &p);
 }
 
 /* Traffic leaving the endpoint (pod egress = host-side veth ingress;
@@ -1290,8 +1472,12 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
 		return DP_PASS;
 	}
-	if (dp_headers(skb, &p) == 0 && p.family && (p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) &&
-	    p.l4_off && dp_is_trusted_server(p.family, p.daddr, p.dport)) {
+	if (dp_headers(skb, &p) < 0 || !p.family)
+		return fqdn_dp_check(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+	if ((ep->flags & FQDN_EP_F_SRC_CHECK) && !dp_source_ok(ep, &p))
+		return dp_deny_spoofed(ep, &p);
+	if ((p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) && p.l4_off &&
+	    dp_is_trusted_server(p.family, p.daddr, p.dport)) {
 		if (p.proto == DP_IPPROTO_UDP) {
 			int v = fqdn_dp_query(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 			if (v != DP_PASS)
@@ -1318,7 +1504,8 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 
 /* Traffic toward the endpoint (host-side veth egress; cgroup ingress): learn
  * from DNS responses of trusted servers, note connections into the endpoint
- * (their replies may leave), deliver everything. */
+ * (their replies may leave), deliver everything but a forged answer to a
+ * randomised query (DP_DROP). */
 static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
 	struct dp_pkt p;
@@ -1331,7 +1518,7 @@ static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_e
 		return DP_PASS;
 	if (dp_is_trusted_server(p.family, p.saddr, p.sport)) {
 		if (p.proto == DP_IPPROTO_UDP && (ep->flags & FQDN_EP_F_LEARN))
-			fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+			return fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 		return DP_PASS;
 	}
 	if (p.proto == DP_IPPROTO_UDP && p.sport == DP_DNS_PORT && (ep->flags & FQDN_EP_F_LEARN))

@@ -30,6 +30,15 @@ struct {
 	__type(value, struct fqdn_endpoint);
 } fq_ep_cgroup SEC(".maps");
 
+/* The addresses an endpoint may send from (FQDN_EP_F_SRC_CHECK). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FQDN_MAX_ENDPOINTS * FQDN_MAX_EP_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fqdn_ep_addr_key);
+	__type(value, __u32);
+} fq_ep_addr SEC(".maps");
+
 /* User space only (status without an agent). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

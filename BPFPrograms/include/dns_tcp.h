@@ -139,6 +139,10 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 	/* From here on as dp_dns_response. */
 	k = dp_inflight_key(s, ep.endpoint_id, ts->client_port, ts->server_port, f->id, ts->family, ts->server);
 	inf = bpf_map_lookup_elem(&fq_inflight, k);
+#if FQDN_QUERY_RANDOMISATION
+	if (inf && (inf->flags & FQDN_INF_F_RANDOMISED))
+		inf = 0; /* a randomised UDP query's entry (same port, id 0) */
+#endif
 	if (!inf) {
 		tcp_rx_not_learned(&ep, ts, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
 		return 0;

@@ -34,10 +34,17 @@
  *   1: fq_counters with 26 counters.
  *   2: + FQDN_CTR_ADDRS_REMOVED (27 counters); fqdn_meta.build_id.
  *   3: + 3 counters (unclassified egress, rejected queries, replies on
- *      inbound connections: 30); + fq_inbound. */
+ *      inbound connections: 30); + fq_inbound.
+ *   4: + 2 counters (spoofed sources, answers that did not match their
+ *      randomised query: 32); + fq_ep_addr; fqdn_inflight 24 -> 32 bytes
+ *      (what a randomised query carried before the kernel rewrote it). */
 #ifndef FQDN_LAYOUT_VERSION
-#define FQDN_LAYOUT_VERSION 3
+#define FQDN_LAYOUT_VERSION 4
 #endif
+/* Queries of veth endpoints get a kernel-chosen source port and id (layout 4;
+ * the older layouts' builds, made only for the upgrade tests, have no room
+ * in fqdn_inflight for what they replace). */
+#define FQDN_QUERY_RANDOMISATION (FQDN_LAYOUT_VERSION >= 4)
 
 /* ===================================================================== */
 /* 1. Parser limits and reason codes                                      */
@@ -369,6 +376,9 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_result) == 72, "fqdn_trie_result layo
 /* DNS over TCP of this endpoint is checked (TCPDatapath enabled for it): only
  * then may TCP reach a trusted server's DNS port; else it is rejected. */
 #define FQDN_EP_F_TCP_DNS 0x4
+/* Source validation: every IP packet the endpoint sends must carry one of its
+ * addresses in fq_ep_addr (Documentation/Security.md, class 4). */
+#define FQDN_EP_F_SRC_CHECK 0x8
 
 struct fqdn_endpoint {
 	__u32 endpoint_id;
@@ -387,6 +397,17 @@ struct fqdn_endpoint_info {
 	__u64 netns_cookie;          /* of the interface's namespace; 0 unknown */
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_endpoint_info) == 88, "fqdn_endpoint_info layout");
+
+/* --- fq_ep_addr: (endpoint id, address) -> 0 (reserved). The addresses an
+ * endpoint with FQDN_EP_F_SRC_CHECK may send from. IPv4 in addr[0..3], rest 0. */
+#define FQDN_MAX_EP_ADDRS 16 /* per endpoint */
+struct fqdn_ep_addr_key {
+	__u32 endpoint_id;
+	__u8 family; /* FQDN_AF_INET / FQDN_AF_INET6 */
+	__u8 pad[3];
+	__u8 addr[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_ep_addr_key) == 24, "fqdn_ep_addr_key layout");
 
 /* --- policy versions: fq_policy (u32 policy id) -> settings. */
 #define FQDN_POL_F_DNS_RULES 0x1 /* queries only for names tagged FQDN_TAG_DNS_QUERY */
@@ -440,7 +461,10 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_server_key) == 20, "fqdn_server_key layout
 
 /* --- fq_inflight (LRU): one entry per allowed query on its way to a trusted
  * server; a response teaches only when it matches one (anti-spoofing), and
- * consumes it. */
+ * consumes it. A randomised query (UDP from a veth endpoint,
+ * FQDN_QUERY_RANDOMISATION) is keyed by the client port the kernel chose and
+ * txid 0: the first answer on that 5-tuple consumes it whatever its id, and
+ * teaches only when its id is wire_txid. */
 struct fqdn_inflight_key {
 	__u32 endpoint_id;
 	__u16 client_port;
@@ -457,9 +481,23 @@ struct fqdn_inflight {
 	__u64 sent_ns;
 	__u32 policy_id;
 	__u16 qtype;
+#if FQDN_QUERY_RANDOMISATION
+	__u16 wire_txid; /* randomised: the id the server saw */
+	__u16 orig_port; /* randomised: the endpoint's own port and id, restored */
+	__u16 orig_txid; /* in the answer */
+	__u32 flags;     /* FQDN_INF_F_* */
+};
+#define FQDN_INF_F_RANDOMISED 0x1
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight) == 32, "fqdn_inflight layout");
+#else
 	__u16 pad;
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight) == 24, "fqdn_inflight layout");
+#endif
+/* Tries to find a free randomised client port before the query is dropped
+ * (FQDN_CTR_INFLIGHT_FAILED); the ports are drawn from 1024..65535. */
+#define FQDN_RANDOM_PORT_TRIES 4
+#define FQDN_RANDOM_PORT_MIN 1024
 
 /* FNV-1a 64 over the lowercase wire-form name (root byte included). */
 #define FQDN_FNV64_OFFSET 0xcbf29ce484222325ULL
@@ -604,6 +642,7 @@ enum fqdn_event_type {
 #define FQDN_DENY_PORT 3         /* address allowed, protocol/port not */
 #define FQDN_DENY_UNCLASSIFIED 4 /* not untagged IPv4/IPv6/ARP, or headers truncated */
 #define FQDN_DENY_NEIGHBOR 5     /* ICMPv6 ND/MLD that could leave the link */
+#define FQDN_DENY_SPOOFED 6      /* source address is not one of the endpoint's */
 
 /* Why a DNS message toward a trusted server was rejected
  * (FQDN_EV_QUERY_REJECTED.reason). A query passes only as a single-question
@@ -621,6 +660,8 @@ enum fqdn_event_type {
 #define FQDN_NL_NO_INFLIGHT 1    /* no matching in-flight query: txid/port/server */
 #define FQDN_NL_QNAME_MISMATCH 2 /* matched ids, different question */
 #define FQDN_NL_UNTRUSTED 3      /* from port 53 of a server that is not trusted */
+#define FQDN_NL_ID_MISMATCH 4    /* on a randomised query's 5-tuple, another id or
+				  * question: consumes the query, dropped */
 
 struct fqdn_event {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
@@ -686,7 +727,13 @@ enum fqdn_counter {
 	FQDN_CTR_DNS_QUERIES_REJECTED = 28, /* DNS toward a trusted server in a shape the
 					     * rules cannot check (FQDN_QREJ_*): dropped */
 	FQDN_CTR_EGRESS_ALLOWED_REPLY = 29, /* replies on connections into the endpoint */
-#if FQDN_LAYOUT_VERSION >= 3
+	/* Layout 4. */
+	FQDN_CTR_EGRESS_DENIED_SPOOFED = 30, /* of EGRESS_DENIED: source not the endpoint's */
+	FQDN_CTR_DNS_RESPONSES_ID_MISMATCH = 31, /* answers on a randomised query's 5-tuple
+						  * with another id or question: dropped */
+#if FQDN_LAYOUT_VERSION >= 4
+	FQDN_CTR_COUNT = 32,
+#elif FQDN_LAYOUT_VERSION >= 3
 	FQDN_CTR_COUNT = 30,
 #elif FQDN_LAYOUT_VERSION >= 2
 	FQDN_CTR_COUNT = 27,

@@ -26,13 +26,30 @@ struct {
 	__type(value, struct bench_inflight);
 } bench_stash SEC(".maps");
 
-static __always_inline void bench_put_back(void)
+/* The benchmark's packets: Ethernet, a 20-byte IPv4 header, UDP, DNS. */
+#define BENCH_UDP_DPORT_OFF (ETH_HLEN + 20 + 2)
+#define BENCH_DNS_ID_OFF (ETH_HLEN + 20 + 8)
+
+/* Puts the stashed in-flight entry back and, for a randomised query, the
+ * packet's port and id back to what the server answered to (the previous
+ * run gave the pod's back: the test run reuses one packet). */
+static __always_inline void bench_put_back(struct __sk_buff *skb)
 {
 	__u32 zero = 0;
 	struct bench_inflight *s = bpf_map_lookup_elem(&bench_stash, &zero);
+	__u16 port_be, id_be;
 
-	if (s)
-		bpf_map_update_elem(&fq_inflight, &s->key, &s->value, BPF_ANY);
+	if (!s)
+		return;
+	bpf_map_update_elem(&fq_inflight, &s->key, &s->value, BPF_ANY);
+#if FQDN_QUERY_RANDOMISATION
+	if (s->value.flags & FQDN_INF_F_RANDOMISED) {
+		port_be = bpf_htons(s->key.client_port);
+		id_be = bpf_htons(s->value.wire_txid);
+		bpf_skb_store_bytes(skb, BENCH_UDP_DPORT_OFF, &port_be, 2, 0);
+		bpf_skb_store_bytes(skb, BENCH_DNS_ID_OFF, &id_be, 2, 0);
+	}
+#endif
 }
 
 SEC("tc")
@@ -44,7 +61,7 @@ int bench_trivial(struct __sk_buff *skb)
 SEC("tc")
 int bench_restore(struct __sk_buff *skb)
 {
-	bench_put_back();
+	bench_put_back(skb);
 	return TC_ACT_OK;
 }
 
@@ -54,7 +71,7 @@ int bench_response(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 	struct fqdn_endpoint *ep;
 
-	bench_put_back();
+	bench_put_back(skb);
 	ep = bpf_map_lookup_elem(&fq_ep_ifindex, &ifindex);
 	if (ep)
 		dp_ingress(skb, ep);

@@ -6,6 +6,13 @@
 #include <sys/vfs.h>
 #include <sys/mount.h>
 #include <linux/magic.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/net_namespace.h>
 
 int fqdn_setns(int fd, int nstype) { return setns(fd, nstype); }
 int fqdn_unshare(int flags) { return unshare(flags); }
@@ -23,3 +30,103 @@ long fqdn_statfs_type(const char *path)
 long fqdn_bpf_fs_magic(void) { return (long)BPF_FS_MAGIC; }
 
 int fqdn_mount_bpffs(const char *path) { return mount("bpf", path, "bpf", 0, NULL); }
+
+/* One rtnetlink request and its single answer into buf. Returns the answer's
+ * length, or -errno (an NLMSG_ERROR answer's error included). */
+static int rtnl_request(void *req, size_t len, char *buf, size_t cap)
+{
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, req, len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	n = recv(fd, buf, cap, 0);
+	if (n < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	if ((size_t)n < sizeof(struct nlmsghdr))
+		return -EIO;
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		struct nlmsgerr *err = NLMSG_DATA(h);
+		return err->error ? err->error : -EIO;
+	}
+	return (int)n;
+}
+
+int fqdn_link_peer(int ifindex, int *peer_ifindex, int *peer_nsid)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifinfomsg i;
+	} req = {0};
+	char buf[16384];
+	int n, found_link = 0;
+
+	req.h.nlmsg_len = sizeof(req);
+	req.h.nlmsg_type = RTM_GETLINK;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.i.ifi_family = AF_UNSPEC;
+	req.i.ifi_index = ifindex;
+	n = rtnl_request(&req, sizeof(req), buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len > (unsigned)n)
+		return -EIO;
+	*peer_nsid = -1;
+	int alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	for (struct rtattr *a = IFLA_RTA(NLMSG_DATA(h)); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == IFLA_LINK && RTA_PAYLOAD(a) >= 4) {
+			memcpy(peer_ifindex, RTA_DATA(a), 4);
+			found_link = 1;
+		} else if (a->rta_type == IFLA_LINK_NETNSID && RTA_PAYLOAD(a) >= 4) {
+			memcpy(peer_nsid, RTA_DATA(a), 4);
+		}
+	}
+	return found_link ? 0 : -ENOENT;
+}
+
+int fqdn_netns_id(int fd, int *nsid)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtgenmsg g;
+		char pad[3];
+		struct rtattr a;
+		__u32 fd;
+	} req = {0};
+	char buf[4096];
+	int n;
+
+	req.h.nlmsg_len = sizeof(req);
+	req.h.nlmsg_type = RTM_GETNSID;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.g.rtgen_family = AF_UNSPEC;
+	req.a.rta_type = NETNSA_FD;
+	req.a.rta_len = RTA_LENGTH(sizeof(__u32));
+	req.fd = (__u32)fd;
+	n = rtnl_request(&req, sizeof(req), buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	if (h->nlmsg_type != RTM_NEWNSID || h->nlmsg_len > (unsigned)n)
+		return -EIO;
+	*nsid = -1;
+	int alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(struct rtgenmsg));
+	struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == NETNSA_NSID && RTA_PAYLOAD(a) >= 4)
+			memcpy(nsid, RTA_DATA(a), 4);
+	}
+	return 0;
+}

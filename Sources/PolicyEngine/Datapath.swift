@@ -56,7 +56,7 @@ func bpf<T>(_ body: () throws(BPFError) -> T) throws(DatapathError) -> T {
 public final class DatapathMaps: @unchecked Sendable {
     /// The maps shared by all programs and pinned (their C names).
     public static let sharedNames: [String] = [
-        "fq_ep_ifindex", "fq_ep_cgroup", "fq_ep_info", "fq_policy", "fq_ports", "fq_cidr4", "fq_cidr6",
+        "fq_ep_ifindex", "fq_ep_cgroup", "fq_ep_addr", "fq_ep_info", "fq_policy", "fq_ports", "fq_cidr4", "fq_cidr6",
         "fq_dns_servers", "fq_inflight", "fq_allow4", "fq_allow6", "fq_names", "fq_name_slots",
         "fq_flows", "fq_inbound", "fq_events", "fq_counters", "fq_meta",
     ] + TrieMap.allCases.map(\.kernelName)
@@ -64,6 +64,7 @@ public final class DatapathMaps: @unchecked Sendable {
     let epIfindex: KernelMap<UInt32, fqdn_endpoint>
     let epCgroup: KernelMap<UInt64, fqdn_endpoint>
     let epInfo: KernelMap<UInt32, fqdn_endpoint_info>
+    let epAddr: KernelMap<fqdn_ep_addr_key, UInt32>
     let policy: KernelMap<UInt32, fqdn_policy_settings>
     let ports: KernelMap<fqdn_ports_key, fqdn_rule_ports>
     let cidr4: KernelMap<fqdn_cidr4_key, fqdn_cidr>
@@ -85,6 +86,7 @@ public final class DatapathMaps: @unchecked Sendable {
         epIfindex = try KernelMap(open("fq_ep_ifindex"))
         epCgroup = try KernelMap(open("fq_ep_cgroup"))
         epInfo = try KernelMap(open("fq_ep_info"))
+        epAddr = try KernelMap(open("fq_ep_addr"))
         policy = try KernelMap(open("fq_policy"))
         ports = try KernelMap(open("fq_ports"))
         cidr4 = try KernelMap(open("fq_cidr4"))

@@ -22,26 +22,64 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The source addresses an endpoint's packets may carry (source validation,
+    /// Documentation/Security.md). With a check, a packet from any other address is dropped,
+    /// counted (`egressDeniedSpoofed`) and reported (`denied`, reason `spoofed`).
+    public enum SourceAddresses: Sendable, Hashable, CustomStringConvertible {
+        /// The addresses on the pod side of the veth, read when the endpoint is added (or
+        /// adopted by a restarted agent). The default for veth endpoints. Adding fails when
+        /// the pod side cannot be found or has no address yet.
+        case discover
+        /// Exactly these addresses (4 or 16 bytes each; at most `FQDN_MAX_EP_ADDRS`), e.g.
+        /// the IPs of the pod's CNI result.
+        case fixed([[UInt8]])
+        /// Not checked. The default for cgroup endpoints: their processes use the node's
+        /// network namespace and addresses, and forging a source there takes CAP_NET_RAW in
+        /// the node's namespace, which is outside the threat model.
+        case unchecked
+
+        public var description: String {
+            switch self {
+            case .discover: "src=discover"
+            case .unchecked: "src=unchecked"
+            case let .fixed(list): list.map { "addr=" + IPNetwork.format($0) }.joined(separator: ",")
+            }
+        }
+    }
+
     /// Unique per agent; at most 63 bytes (it is stored in the pinned state).
     public var name: String
     public var attachment: Attachment
     /// Matched by policies' `endpointSelector`.
     public var labels: [String: String]
+    /// Source validation; nil in `init` picks the attachment's default (`.discover` for
+    /// veth endpoints, `.unchecked` for cgroup endpoints).
+    public var sourceAddresses: SourceAddresses
 
-    public init(name: String, attachment: Attachment, labels: [String: String] = [:]) {
+    public init(name: String, attachment: Attachment, labels: [String: String] = [:], sourceAddresses: SourceAddresses? = nil) {
         self.name = name
         self.attachment = attachment
         self.labels = labels
+        if let sourceAddresses {
+            self.sourceAddresses = sourceAddresses
+        } else if case .veth = attachment {
+            self.sourceAddresses = .discover
+        } else {
+            self.sourceAddresses = .unchecked
+        }
     }
 
     public var description: String {
         let l = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "\(name):\(attachment)" + (l.isEmpty ? "" : ",labels=\(l)")
+        let defaultSources: SourceAddresses = if case .veth = attachment { .discover } else { .unchecked }
+        return "\(name):\(attachment)" + (sourceAddresses == defaultSources ? "" : ",\(sourceAddresses)")
+            + (l.isEmpty ? "" : ",labels=\(l)")
     }
 
-    /// Parses the CLI form `NAME:iface=IFNAME[,netns=NS][,labels=k=v,k2=v2]` or
-    /// `NAME:cgroup=PATH[,labels=...]`. Everything after `labels=` is labels (`k=v` pairs
-    /// separated by commas).
+    /// Parses the CLI form `NAME:iface=IFNAME[,netns=NS][,SOURCES][,labels=k=v,k2=v2]` or
+    /// `NAME:cgroup=PATH[,SOURCES][,labels=...]`. SOURCES is `addr=IP` (repeated for each
+    /// address), `src=discover` or `src=unchecked` (`sourceAddresses`). Everything after
+    /// `labels=` is labels (`k=v` pairs separated by commas).
     public init(parsing text: String) throws(EndpointSpecError) {
         guard let colon = text.firstIndex(of: ":") else {
             throw EndpointSpecError(spec: text, reason: "expected NAME:iface=IFNAME or NAME:cgroup=PATH")
@@ -64,6 +102,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
             }
         }
         var iface: String?, netns: String?, cgroup: String?
+        var addresses: [[UInt8]] = [], src: SourceAddresses?
         for field in rest.split(separator: ",") {
             let kv = field.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { throw EndpointSpecError(spec: text, reason: "'\(field)' is not key=value") }
@@ -71,15 +110,37 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
             case "iface": iface = String(kv[1])
             case "netns": netns = String(kv[1])
             case "cgroup": cgroup = String(kv[1])
-            default: throw EndpointSpecError(spec: text, reason: "unknown key '\(kv[0])' (iface, netns, cgroup, labels)")
+            case "addr":
+                guard let a = IPNetwork.parseAddress(String(kv[1])) else {
+                    throw EndpointSpecError(spec: text, reason: "addr=\(kv[1]) is not an IPv4 or IPv6 address")
+                }
+                if !addresses.contains(a) { addresses.append(a) }
+            case "src":
+                switch kv[1] {
+                case "discover": src = .discover
+                case "unchecked": src = .unchecked
+                default: throw EndpointSpecError(spec: text, reason: "src=\(kv[1]): expected src=discover or src=unchecked (or addr=IP)")
+                }
+            default: throw EndpointSpecError(spec: text, reason: "unknown key '\(kv[0])' (iface, netns, cgroup, addr, src, labels)")
             }
         }
+        if !addresses.isEmpty {
+            guard src == nil else { throw EndpointSpecError(spec: text, reason: "give addr= or src=, not both") }
+            guard addresses.count <= Int(FQDN_MAX_EP_ADDRS) else {
+                throw EndpointSpecError(spec: text, reason: "at most \(FQDN_MAX_EP_ADDRS) addresses (addr=)")
+            }
+            src = .fixed(addresses)
+        }
         switch (iface, cgroup) {
-        case let (i?, nil): self.init(name: name, attachment: .veth(interface: i, namespace: netns), labels: labels)
+        case let (i?, nil):
+            self.init(name: name, attachment: .veth(interface: i, namespace: netns), labels: labels, sourceAddresses: src)
         case let (nil, c?):
             guard netns == nil else { throw EndpointSpecError(spec: text, reason: "netns= applies to iface= endpoints only") }
             guard c.hasPrefix("/") else { throw EndpointSpecError(spec: text, reason: "cgroup= needs an absolute path") }
-            self.init(name: name, attachment: .cgroup(path: c), labels: labels)
+            guard src != .discover else {
+                throw EndpointSpecError(spec: text, reason: "src=discover applies to iface= endpoints only (give addr=IP)")
+            }
+            self.init(name: name, attachment: .cgroup(path: c), labels: labels, sourceAddresses: src)
         case (_?, _?): throw EndpointSpecError(spec: text, reason: "give iface= or cgroup=, not both")
         case (nil, nil): throw EndpointSpecError(spec: text, reason: "missing iface= or cgroup=")
         }

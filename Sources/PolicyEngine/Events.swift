@@ -94,6 +94,7 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
             case FQDN_DENY_PORT: "port"
             case FQDN_DENY_UNCLASSIFIED: "unclassified"
             case FQDN_DENY_NEIGHBOR: "neighbor"
+            case FQDN_DENY_SPOOFED: "spoofed"
             default: "not_allowed"
             }
         case Int32(FQDN_EV_MALFORMED.rawValue):
@@ -111,6 +112,7 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
             case FQDN_NL_NO_INFLIGHT: "no_inflight"
             case FQDN_NL_QNAME_MISMATCH: "qname_mismatch"
             case FQDN_NL_UNTRUSTED: "untrusted"
+            case FQDN_NL_ID_MISMATCH: "id_mismatch"
             default: String(e.reason)
             }
         case Int32(FQDN_EV_EVICTED.rawValue):

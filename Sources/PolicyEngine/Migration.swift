@@ -90,6 +90,13 @@ final class PerCPUCountersMigrator: MapMigrator {
     }
 }
 
+/// A map of short-lived state whose entries the new layout cannot read (in-flight queries):
+/// the new map starts empty.
+final class TransientMigrator: MapMigrator {
+    func fill(from old: BPFMap, into new: BPFMap) throws(BPFError) {}
+    func catchUp(from old: BPFMap, into new: BPFMap) throws(BPFError) {}
+}
+
 /// One supported upgrade: the maps whose shape changes between two layout versions and how
 /// each one's contents are carried over. Maps not listed must keep their shape (they are
 /// adopted as they are).
@@ -116,6 +123,16 @@ struct LayoutMigration: Sendable {
         LayoutMigration(
             from: 2, to: 3, converters: ["fq_counters": { PerCPUCountersMigrator() }],
             summary: "fq_counters 27 -> 30 counters (values carried over), new fq_inbound"),
+        // 3 -> 4 (source validation, query randomisation): fq_counters 30 -> 32; fq_ep_addr
+        // is new (created empty: the agent writes each endpoint's addresses when it adds or
+        // adopts it; until then the endpoint's flags do not ask for the check);
+        // fq_inflight's value grew (24 -> 32 bytes): queries in flight during the upgrade
+        // are not carried over, so their answers teach nothing (the application's retry
+        // does), as after an LRU eviction.
+        LayoutMigration(
+            from: 3, to: 4,
+            converters: ["fq_counters": { PerCPUCountersMigrator() }, "fq_inflight": { TransientMigrator() }],
+            summary: "fq_counters 30 -> 32 counters (values carried over), new fq_ep_addr, fq_inflight starts empty"),
     ]
 
     /// The migration from `from` to `to`: one step of `all`, or consecutive steps composed

@@ -45,6 +45,8 @@ public actor PolicyAgent {
         var cgroupID: UInt64?
         /// Policy version in the kernel (0: none).
         var version: UInt32
+        /// The source addresses written to fq_ep_addr; nil: not checked.
+        var sources: [[UInt8]]? = nil
     }
 
     public nonisolated let configuration: Configuration
@@ -90,6 +92,7 @@ public actor PolicyAgent {
             throw DatapathError.endpoint(name: endpoint.name, reason: "name must be 1 to \(FQDN_EP_NAME_LEN - 1) bytes")
         }
         var state = EndpointState(endpoint: endpoint, id: 0, version: 0)
+        state.sources = try sourceAddresses(of: endpoint)
         var info = fqdn_endpoint_info()
         CBytes.set(&info.name, Array(endpoint.name.utf8))
         switch endpoint.attachment {
@@ -122,12 +125,15 @@ public actor PolicyAgent {
             state.id = try allocateEndpointID(inUse: Set(pinned.map(\.key)))
         }
         try bpf { () throws(BPFError) in try maps.epInfo.update(state.id, info) }
+        // The addresses before the flag that asks for them (writeEndpoint, setSourceCheck).
+        try writeSourceAddresses(state)
 
         let previous = try currentEndpointValue(state)
         if !policiesApplied, let previous, previous.policy_id != 0, previous.endpoint_id == state.id {
             // Adopting a running endpoint before this agent applied any policy: it keeps
             // the pinned version (no window without enforcement) until `apply` moves it.
             state.version = previous.policy_id
+            try setSourceCheck(state, previous)
             try datapath.attach(endpointID: state.id, endpoint)
             endpoints[endpoint.name] = state
             return state.id
@@ -139,6 +145,7 @@ public actor PolicyAgent {
             try datapath.attach(endpointID: state.id, endpoint)
         } catch {
             try? removeEndpointKeys(state)
+            try? clearSourceAddresses(endpointID: state.id)
             _ = try? maps.epInfo.delete(state.id)
             throw error
         }
@@ -159,6 +166,7 @@ public actor PolicyAgent {
         try datapath.detach(endpointID: state.id)
         try removeEndpointKeys(state)
         try forgetLearned(endpointID: state.id)
+        try clearSourceAddresses(endpointID: state.id)
         _ = try bpf { () throws(BPFError) in try maps.epInfo.delete(state.id) }
         try collectVersions()
     }
@@ -168,6 +176,10 @@ public actor PolicyAgent {
 
     /// The endpoint id of an endpoint this agent manages.
     public func endpointID(named name: String) -> UInt32? { endpoints[name]?.id }
+
+    /// The source addresses an endpoint may send from (configured or discovered when it was
+    /// added); nil when its sources are not checked or there is no such endpoint.
+    public func sourceAddresses(of name: String) -> [[UInt8]]? { endpoints[name]?.sources }
 
     /// The interface index of a veth endpoint.
     public func interfaceIndex(of name: String) -> UInt32? { endpoints[name]?.ifindex }
@@ -404,10 +416,71 @@ public actor PolicyAgent {
         v.policy_id = policyID
         v.prev_policy_id = previous
         v.flags = policyID != 0 ? UInt32(FQDN_EP_F_ENFORCE | FQDN_EP_F_LEARN) : 0
+        if s.sources != nil { v.flags |= UInt32(FQDN_EP_F_SRC_CHECK) }
         // DNS over TCP stays enabled (enableTCP) whatever the policy does.
         if let current = try currentEndpointValue(s), current.endpoint_id == s.id {
             v.flags |= current.flags & UInt32(FQDN_EP_F_TCP_DNS)
         }
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            if let i = s.ifindex { try maps.epIfindex.update(i, v) }
+            if let c = s.cgroupID { try maps.epCgroup.update(c, v) }
+        }
+    }
+
+    /// The addresses an endpoint may send from: nil when not checked.
+    func sourceAddresses(of endpoint: Endpoint) throws -> [[UInt8]]? {
+        switch (endpoint.sourceAddresses, endpoint.attachment) {
+        case (.unchecked, _): return nil
+        case let (.fixed(list), _):
+            guard !list.isEmpty, list.count <= Int(FQDN_MAX_EP_ADDRS), list.allSatisfy({ $0.count == 4 || $0.count == 16 }) else {
+                throw DatapathError.endpoint(name: endpoint.name, reason: "source addresses: 1 to \(FQDN_MAX_EP_ADDRS) IPv4 or IPv6 addresses (got \(list.count))")
+            }
+            return list
+        case let (.discover, .veth(interface, namespace)):
+            let found = try PodAddresses.discover(interface: interface, namespace: namespace)
+            guard found.count <= Int(FQDN_MAX_EP_ADDRS) else {
+                throw DatapathError.endpoint(name: endpoint.name, reason: "the pod side of \(interface) has \(found.count) addresses, more than \(FQDN_MAX_EP_ADDRS): give them (addr=) or src=unchecked")
+            }
+            return found
+        case (.discover, .cgroup):
+            throw DatapathError.endpoint(name: endpoint.name, reason: "source addresses cannot be discovered for a cgroup endpoint: give them (addr=) or src=unchecked")
+        }
+    }
+
+    /// Makes fq_ep_addr hold exactly the endpoint's source addresses (stale ones of an
+    /// adopted endpoint go).
+    func writeSourceAddresses(_ s: EndpointState) throws {
+        let maps = self.maps
+        var wanted: [fqdn_ep_addr_key] = []
+        for a in s.sources ?? [] {
+            var k = fqdn_ep_addr_key()
+            k.endpoint_id = s.id
+            k.family = UInt8(a.count == 4 ? FQDN_AF_INET : FQDN_AF_INET6)
+            CBytes.set(&k.addr, a)
+            wanted.append(k)
+        }
+        try bpf { () throws(BPFError) in
+            for k in wanted { try maps.epAddr.update(k, 0) }
+            for k in try maps.epAddr.keys() where k.endpoint_id == s.id {
+                let keep = wanted.contains { $0.family == k.family && CBytes.get($0.addr) == CBytes.get(k.addr) }
+                if !keep { _ = try maps.epAddr.delete(k) }
+            }
+        }
+    }
+
+    func clearSourceAddresses(endpointID id: UInt32) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            for k in try maps.epAddr.keys() where k.endpoint_id == id { _ = try maps.epAddr.delete(k) }
+        }
+    }
+
+    /// An adopted endpoint's kernel value with the source check as this agent configures it.
+    func setSourceCheck(_ s: EndpointState, _ current: fqdn_endpoint) throws {
+        var v = current
+        if s.sources != nil { v.flags |= UInt32(FQDN_EP_F_SRC_CHECK) } else { v.flags &= ~UInt32(FQDN_EP_F_SRC_CHECK) }
+        guard v.flags != current.flags else { return }
         let maps = self.maps
         try bpf { () throws(BPFError) in
             if let i = s.ifindex { try maps.epIfindex.update(i, v) }

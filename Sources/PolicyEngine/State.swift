@@ -41,6 +41,12 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
     case dnsQueriesRejected = 28
     /// Replies on connections into the endpoint.
     case egressAllowedReply = 29
+    /// Layout 4: packets whose source address is not one of the endpoint's (source
+    /// validation); also in `egressDenied`.
+    case egressDeniedSpoofed = 30
+    /// Layout 4: answers on a randomised query's port with another id or question, dropped
+    /// (forgery attempts, or a server that answers the wrong question).
+    case dnsResponsesIdMismatch = 31
 
     /// `fqdnpolicy_<name>_total`
     public var prometheusName: String {
@@ -87,6 +93,8 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
         case .egressDeniedUnclassified: "Dropped egress frames the datapath does not classify (VLAN tags, other ethertypes, truncated headers) or ND that could leave the link."
         case .dnsQueriesRejected: "DNS messages to trusted servers dropped for a shape the rules cannot check (not one question, a response, another opcode, extra records, TCP Fast Open data, TCP not enabled)."
         case .egressAllowedReply: "Egress packets allowed as replies on connections into the endpoint."
+        case .egressDeniedSpoofed: "Dropped egress packets whose source address is not one of the endpoint's (source validation)."
+        case .dnsResponsesIdMismatch: "Answers on a randomised query's port with another id or question (dropped; the query is consumed)."
         }
     }
 }
@@ -121,6 +129,8 @@ public struct EndpointStatus: Sendable, Hashable, Codable {
     public var policyID: UInt32
     public var previousPolicyID: UInt32
     public var enforcing: Bool
+    /// The addresses its packets may carry (source validation); nil: not checked.
+    public var sourceAddresses: [String]?
 }
 
 /// A policy version as the pinned state records it.
@@ -139,6 +149,7 @@ public struct PolicyVersionStatus: Sendable, Hashable, Codable {
 extension DatapathMaps {
     public func endpoints() throws(DatapathError) -> [EndpointStatus] {
         let infos = try bpf { () throws(BPFError) in try epInfo.entries() }
+        let sources = try bpf { () throws(BPFError) in try epAddr.keys() }
         var out: [EndpointStatus] = []
         for (id, info) in infos {
             var ep: fqdn_endpoint?
@@ -152,7 +163,11 @@ extension DatapathMaps {
                 name: CBytes.string(info.name), id: id, kind: veth ? "veth" : "cgroup",
                 ifindex: veth ? info.ifindex : nil, cgroupID: veth ? nil : info.cgroup_id,
                 policyID: ep?.policy_id ?? 0, previousPolicyID: ep?.prev_policy_id ?? 0,
-                enforcing: (ep?.flags ?? 0) & UInt32(FQDN_EP_F_ENFORCE) != 0))
+                enforcing: (ep?.flags ?? 0) & UInt32(FQDN_EP_F_ENFORCE) != 0,
+                sourceAddresses: (ep?.flags ?? 0) & UInt32(FQDN_EP_F_SRC_CHECK) == 0 ? nil
+                    : sources.filter { $0.endpoint_id == id }.map {
+                        IPNetwork.format(CBytes.get($0.addr, count: $0.family == UInt8(FQDN_AF_INET) ? 4 : 16))
+                    }.sorted()))
         }
         return out.sorted { $0.id < $1.id }
     }

@@ -12,9 +12,11 @@ struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the agent: enforce a CiliumNetworkPolicy file on endpoints, print events as JSON lines.",
         discussion: """
-            Endpoints: NAME:iface=IFNAME[,netns=NS][,labels=k=v,...] for the host side of a pod's veth, \
-            NAME:cgroup=PATH[,labels=...] for a cgroup v2 directory. Labels are matched by the \
-            policies' endpointSelector.
+            Endpoints: NAME:iface=IFNAME[,netns=NS][,SOURCES][,labels=k=v,...] for the host side of a \
+            pod's veth, NAME:cgroup=PATH[,SOURCES][,labels=...] for a cgroup v2 directory. Labels are \
+            matched by the policies' endpointSelector. SOURCES (source validation: packets from any \
+            other address are dropped): addr=IP, repeated for each address; src=discover (veth \
+            default: the addresses on the pod side of the veth); src=unchecked (cgroup default).
             DNS over TCP (--tcp, Linux 6.12+): the sock_ops program goes on a cgroup endpoint's own \
             directory; a veth endpoint names its pod's network namespace with --tcp-pod-netns \
             NAME=NETNS, and the sock_ops program goes on --tcp-sockops-cgroup (default: the cgroup v2 \
@@ -27,7 +29,7 @@ struct Agent: AsyncParsableCommand {
     @Option(name: .long, help: "CiliumNetworkPolicy YAML file (one or more documents).")
     var policy: String
 
-    @Option(name: .long, help: "An endpoint (repeatable): NAME:iface=IFNAME[,netns=NS][,labels=k=v,...] or NAME:cgroup=PATH[,labels=...].")
+    @Option(name: .long, help: "An endpoint (repeatable): NAME:iface=IFNAME[,netns=NS][,addr=IP...|src=discover|src=unchecked][,labels=k=v,...] or NAME:cgroup=PATH[,addr=IP...][,labels=...].")
     var endpoint: [String] = []
 
     @Option(name: .customLong("dns-server"), help: "A trusted DNS server ADDR[:PORT] or [ADDR6]:PORT (repeatable).")

@@ -63,7 +63,8 @@ struct Status: ParsableCommand {
         print("endpoints")
         for e in report.endpoints {
             let where_ = e.kind == "veth" ? "ifindex \(e.ifindex ?? 0)" : "cgroup id \(e.cgroupID ?? 0)"
-            print("  \(e.id)  \(e.name)  \(e.kind) \(where_)  policy version \(e.policyID)\(e.enforcing ? "" : " (not enforcing)")")
+            let sources = e.sourceAddresses.map { "sources " + $0.joined(separator: ", ") } ?? "sources unchecked"
+            print("  \(e.id)  \(e.name)  \(e.kind) \(where_)  policy version \(e.policyID)\(e.enforcing ? "" : " (not enforcing)")  \(sources)")
         }
         print("policy versions")
         for v in report.policyVersions {

@@ -251,40 +251,113 @@ import Testing
             let pod = PacketBuilder.Endpoint(env.pods[0].ipv4, port: 40000)
             let server = PacketBuilder.Endpoint(env.dns.ipv4, port: 53)
             let name = "web1.demo.test"
-            // A query through the real program records it in flight (test_run: no packet sent).
-            let query = PacketBuilder.udp(from: pod, to: server, payload: DNSMessageBuilder.query(name: name, id: 0x1234))
-            let q = try await env.agent.run(query, through: .vethIngress, endpoint: "pod0")
-            #expect(q.returnValue == 0)
-
-            func answer(id: UInt16 = 0x1234, qname: String = name, from: PacketBuilder.Endpoint = server,
-                        to: PacketBuilder.Endpoint = pod, address: String) -> [UInt8] {
-                PacketBuilder.udp(from: from, to: to, payload: DNSMessageBuilder.response(
+            // A query through the real program records it in flight and leaves with a port and
+            // id the kernel drew (test_run: no packet sent; the rewritten query is its output).
+            func query() async throws -> (port: UInt16, id: UInt16) {
+                let packet = PacketBuilder.udp(from: pod, to: server, payload: DNSMessageBuilder.query(name: name, id: 0x1234))
+                let q = try await env.agent.run(packet, through: .vethIngress, endpoint: "pod0")
+                #expect(q.returnValue == 0)
+                #expect(Self.udpChecksumIsValid(q.data), "the rewritten query's UDP checksum")
+                let sent = (port: Self.be16(q.data, 34), id: Self.be16(q.data, 42))
+                #expect(sent.port != 40000 || sent.id != 0x1234, "the query left with the pod's own port and id")
+                #expect(sent.port >= 1024)
+                return sent
+            }
+            func answer(id: UInt16, qname: String = name, from: PacketBuilder.Endpoint = server,
+                        port: UInt16, address: String) -> [UInt8] {
+                PacketBuilder.udp(from: from, to: .init(env.pods[0].ipv4, port: port), payload: DNSMessageBuilder.response(
                     id: id, name: qname, answers: [.a(name: qname, ttl: 300, address: address)]))
             }
-            let spoofed: [(String, [UInt8])] = [
-                ("wrong txid", answer(id: 0x1235, address: "10.220.2.2")),
-                ("wrong client port", answer(to: .init(env.pods[0].ipv4, port: 40001), address: "10.220.2.2")),
-                ("wrong server port", answer(from: .init(env.dns.ipv4, port: 5353), address: "10.220.2.2")),
-                ("untrusted server", answer(from: .init(env.rogue.ipv4, port: 53), address: "10.220.2.2")),
-                ("other question", answer(qname: "web2.demo.test", address: "10.220.2.2")),
+            let first = try await query()
+            // What the pod knows (its own port and id), and other near misses: no in-flight
+            // query on their 5-tuple, so they teach nothing (and are delivered as they are).
+            let misses: [(String, [UInt8])] = [
+                ("the pod's own port and id", answer(id: 0x1234, port: 40000, address: "10.220.2.2")),
+                ("another client port", answer(id: first.id, port: first.port &+ 1, address: "10.220.2.2")),
+                ("wrong server port", answer(id: first.id, from: .init(env.dns.ipv4, port: 5353), port: first.port, address: "10.220.2.2")),
+                ("untrusted server", answer(id: first.id, from: .init(env.rogue.ipv4, port: 53), port: first.port, address: "10.220.2.2")),
             ]
-            for (what, packet) in spoofed {
+            for (what, packet) in misses {
                 let r = try await env.agent.run(packet, through: .vethEgress, endpoint: "pod0")
-                #expect(r.returnValue == 0, "\(what): delivered, never dropped")
+                #expect(r.returnValue == 0, "\(what): delivered")
                 #expect(try await env.learned().isEmpty, "\(what) was learned")
             }
-            let c = try await env.counters()
-            #expect(c[.dnsResponsesNoInflight] == 2)  // wrong txid, wrong client port
+            var c = try await env.counters()
+            #expect(c[.dnsResponsesNoInflight] == 2)  // the pod's own values, another port
             #expect(c[.dnsResponsesUntrusted] == 1)
-            #expect(c[.dnsResponsesQnameMismatch] == 1)
+            // The right 5-tuple with a wrong id: dropped, and it consumes the query (one guess
+            // per query): the genuine answer after it teaches nothing.
+            let wrongID = try await env.agent.run(answer(id: first.id &+ 1, port: first.port, address: "10.220.2.2"), through: .vethEgress, endpoint: "pod0")
+            #expect(wrongID.returnValue == 2, "a wrong id on the query's 5-tuple is dropped")
+            let late = try await env.agent.run(answer(id: first.id, port: first.port, address: "10.220.1.2"), through: .vethEgress, endpoint: "pod0")
+            #expect(late.returnValue == 0)
+            #expect(try await env.learned().isEmpty, "an answer after the query was consumed taught")
+            // Right port and id, another question: dropped, consumed.
+            let second = try await query()
+            let other = try await env.agent.run(answer(id: second.id, qname: "web2.demo.test", port: second.port, address: "10.220.2.2"), through: .vethEgress, endpoint: "pod0")
+            #expect(other.returnValue == 2)
+            c = try await env.counters()
+            #expect(c[.dnsResponsesIdMismatch] == 2)
             #expect(try env.connects(env.web2.ipv4) == false)
 
-            // The genuine answer (right id, ports, server, question) teaches, once.
-            _ = try await env.agent.run(answer(address: "10.220.1.2"), through: .vethEgress, endpoint: "pod0")
+            // The genuine answer (the port and id the server saw, the query's question) teaches
+            // once and reaches the pod with the pod's own port and id, checksum intact.
+            let third = try await query()
+            let genuine = try await env.agent.run(answer(id: third.id, port: third.port, address: "10.220.1.2"), through: .vethEgress, endpoint: "pod0")
+            #expect(genuine.returnValue == 0)
+            #expect(Self.be16(genuine.data, 36) == 40000 && Self.be16(genuine.data, 42) == 0x1234, "restored port and id")
+            #expect(Self.udpChecksumIsValid(genuine.data), "the restored answer's UDP checksum")
             #expect(try await env.learned() == [name: ["10.220.1.2"]])
-            _ = try await env.agent.run(answer(address: "10.220.2.2"), through: .vethEgress, endpoint: "pod0")
+            _ = try await env.agent.run(answer(id: third.id, port: third.port, address: "10.220.2.2"), through: .vethEgress, endpoint: "pod0")
             #expect(try await env.learned() == [name: ["10.220.1.2"]], "a replayed answer must not teach")
         }
+    }
+
+    /// An answer the parser cannot read (cut short in its record) on a randomised query's
+    /// 5-tuple: with the server's id it still reaches the pod with the pod's port and id (the
+    /// client sees what the server sent; nothing is learned); with another id it is dropped.
+    @Test(.kernel) func unreadableAnswerToARandomisedQueryStillReachesThePod() async throws {
+        try await Environment.with(policyYAML: Self.allowWeb1(port: nil)) { env in
+            let pod = PacketBuilder.Endpoint(env.pods[0].ipv4, port: 40000)
+            let server = PacketBuilder.Endpoint(env.dns.ipv4, port: 53)
+            let name = "web1.demo.test"
+            for (wrongID, expected) in [(false, UInt32(0)), (true, UInt32(2))] {
+                let packet = PacketBuilder.udp(from: pod, to: server, payload: DNSMessageBuilder.query(name: name, id: 0x4321))
+                let q = try await env.agent.run(packet, through: .vethIngress, endpoint: "pod0")
+                let sent = (port: Self.be16(q.data, 34), id: Self.be16(q.data, 42))
+                let full = DNSMessageBuilder.response(id: sent.id &+ (wrongID ? 1 : 0), name: name, answers: [.a(name: name, ttl: 300, address: "10.220.1.2")])
+                let cut = Array(full.dropLast(3))
+                let before = try await env.counters()
+                let r = try await env.agent.run(PacketBuilder.udp(from: server, to: .init(env.pods[0].ipv4, port: sent.port), payload: cut),
+                                                through: .vethEgress, endpoint: "pod0")
+                let after = try await env.counters()
+                #expect(r.returnValue == expected, "wrong id: \(wrongID)")
+                #expect((after[.dnsResponsesMalformed] ?? 0) - (before[.dnsResponsesMalformed] ?? 0) == 1)
+                if !wrongID {
+                    #expect(Self.be16(r.data, 36) == 40000 && Self.be16(r.data, 42) == 0x4321, "restored port and id")
+                    #expect(Self.udpChecksumIsValid(r.data))
+                } else {
+                    #expect((after[.dnsResponsesIdMismatch] ?? 0) - (before[.dnsResponsesIdMismatch] ?? 0) == 1)
+                }
+                #expect(try await env.learned().isEmpty)
+            }
+        }
+    }
+
+    static func be16(_ b: [UInt8], _ at: Int) -> UInt16 { UInt16(b[at]) << 8 | UInt16(b[at + 1]) }
+
+    /// An Ethernet + IPv4 (20-byte header) + UDP frame's checksum, summed over the
+    /// pseudo-header and the datagram as RFC 768 says (0 in the field: none).
+    static func udpChecksumIsValid(_ frame: [UInt8]) -> Bool {
+        let udp = Array(frame[34...])
+        if udp[6] == 0 && udp[7] == 0 { return true }
+        var pseudo = Array(frame[26..<34])
+        pseudo += [0, 17, UInt8(udp.count >> 8), UInt8(udp.count & 0xFF)]
+        var sum: UInt32 = 0
+        let all = pseudo + udp + (udp.count % 2 == 1 ? [0] : [])
+        for i in stride(from: 0, to: all.count, by: 2) { sum += UInt32(all[i]) << 8 | UInt32(all[i + 1]) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        return sum == 0xFFFF
     }
 
     @Test(.kernel) func answersOfAnUntrustedServerAreNotLearned() async throws {

@@ -33,7 +33,8 @@ import Testing
         var args = [
             "/usr/bin/python3", script, "--pod", pod.namespace.name, "--pod-mac", try mac(pod.namespace, pod.interface),
             "--gateway-mac", try mac(env.topology.node, pod.nodeInterface), "--src4", pod.ipv4, "--src6", pod.ipv6,
-            "--target4", env.web2.ipv4, "--target6", env.web2.ipv6, "--dns4", env.dns.ipv4, "--scenario", scenario,
+            "--target4", env.web2.ipv4, "--target6", env.web2.ipv6, "--dns4", env.dns.ipv4, "--dns6", env.dns.ipv6,
+            "--scenario", scenario,
         ]
         for s in sinks { args += ["--sink", s.namespace.name] }
         let r = try runCommand(args + extra)
@@ -79,6 +80,10 @@ import Testing
         case "reply":
             #expect(d[.egressDenied] == UInt64(sent), "\(scenario): \(d)")
             #expect(d[.egressAllowedReply] == 0)
+        case "spoof":
+            #expect(d[.egressDeniedSpoofed] == UInt64(sent), "\(scenario): \(d)")
+            #expect(d[.egressDenied] == UInt64(sent))
+            #expect(d[.egressAllowedDNS] == 0)
         default: break
         }
     }
@@ -124,6 +129,124 @@ import Testing
             let after = try await env.counters()
             #expect((after[.egressAllowedReply] ?? 0) > (before[.egressAllowedReply] ?? 0))
             #expect(try !env.connects(env.web2.ipv4, port: 80), "the pod opening a connection is no reply")
+        }
+    }
+
+    /// Class 4: allowed queries to the trusted server with another host's source address (the
+    /// server would answer that host: a reflection channel) or another pod's, IPv4 and IPv6.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func spoofedSourcesDoNotLeaveThePod() async throws {
+        try await Self.enforcedAndControl(scenario: "spoof", sinks: { [$0.dns] }) { env, _, _ in
+            // The endpoint's addresses were read from the pod side of its veth.
+            let sources = try #require(await env.agent.sourceAddresses(of: "pod0"))
+            #expect(Set(sources) == Set([env.pods[0].ipv4, env.pods[0].ipv6].compactMap(IPNetwork.parseAddress)))
+            // The very same queries from the pod's own addresses arrive: only the source decided.
+            let own = try Self.attack(env, from: env.pods[0], scenario: "own-source", sinks: [env.dns])
+            #expect(own.arrived[env.dns.namespace.name] == own.sent, "\(own)")
+        }
+    }
+
+    /// Source addresses given explicitly (`.fixed`: here only the pod's IPv4 address, so its
+    /// IPv6 traffic is spoofed by definition), and the clear errors when they cannot be had.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func sourceAddressesGivenOrDiscoveredWithClearErrors() async throws {
+        try await Environment.with(policyYAML: Self.policy) { env in
+            let pod = try env.topology.addPod()
+            try await env.agent.addEndpoint(Endpoint(
+                name: "v4only", attachment: .veth(interface: pod.nodeInterface, namespace: env.topology.node.name),
+                labels: ["app": "pod0"], sourceAddresses: .fixed([IPNetwork.parseAddress(pod.ipv4)!])))
+            let v4 = try pod.namespace.perform { try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 7), server: env.dns.ipv4, timeout: 2) }
+            #expect(v4 != nil, "IPv4 from the given address")
+            let before = try await env.counters()
+            let v6 = try pod.namespace.perform { try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 8), server: env.dns.ipv6, timeout: 1) }
+            #expect(v6 == nil, "IPv6 from an address the endpoint was not given")
+            #expect((try await env.counters()[.egressDeniedSpoofed] ?? 0) > (before[.egressDeniedSpoofed] ?? 0))
+
+            // A veth whose pod side has no address yet: refused, named, nothing added.
+            let bare = try env.topology.fixture.makeNamespace()
+            let hostSide = "bare\(UInt16.random(in: 1000...9999))"
+            try runCommand(["ip", "link", "add", hostSide, "netns", env.topology.node.name, "type", "veth", "peer", "name", "eth0", "netns", bare.name])
+            let noAddress = Endpoint(name: "bare", attachment: .veth(interface: hostSide, namespace: env.topology.node.name), labels: ["app": "pod0"])
+            do {
+                _ = try await env.agent.addEndpoint(noAddress)
+                Issue.record("an endpoint without source addresses was added")
+            } catch {
+                #expect("\(error)".contains("has no IPv4 or global IPv6 address yet") && "\(error)".contains(hostSide), "\(error)")
+            }
+            #expect(await !env.agent.endpointList().contains { $0.name == "bare" })
+            // The same veth with its sources off is accepted (the operator said so).
+            var unchecked = noAddress
+            unchecked.sourceAddresses = .unchecked
+            _ = try await env.agent.addEndpoint(unchecked)
+            #expect(await env.agent.sourceAddresses(of: "bare") == nil)
+            // Nothing to discover for a cgroup endpoint.
+            do {
+                _ = try await env.agent.addEndpoint(Endpoint(name: "cg", attachment: .cgroup(path: "/sys/fs/cgroup"), sourceAddresses: .discover))
+                Issue.record("discover on a cgroup endpoint was accepted")
+            } catch {
+                #expect("\(error)".contains("cannot be discovered for a cgroup endpoint"), "\(error)")
+            }
+        }
+    }
+
+    static func be16(_ b: [UInt8], _ at: Int) -> UInt16 { UInt16(b[at]) << 8 | UInt16(b[at + 1]) }
+
+    static func bytes(hex: String) -> [UInt8] {
+        var out: [UInt8] = [], i = hex.startIndex
+        while i < hex.endIndex, let j = hex.index(i, offsetBy: 2, limitedBy: hex.endIndex) {
+            out.append(UInt8(hex[i..<j], radix: 16) ?? 0)
+            i = j
+        }
+        return out
+    }
+
+    /// Class 5: the pod knows the port and id of its query, tells an accomplice off the node,
+    /// and the real answer never comes (here the server's route back to the pod is a
+    /// blackhole; a pod gets the same with IP TTL 1). The accomplice's forged answers, from
+    /// the server's address, with the pod's values and 2,000 random guesses, teach nothing:
+    /// the query left with a port and id the kernel drew. The control: the same forgery with
+    /// the kernel's values (read at the server, which no pod can) is learned.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func answersToAQueryThePodKnowsCannotBeForged() async throws {
+        try await Environment.with(policyYAML: Self.policy) { env in
+            let pod = env.pods[0], blackhole = ["blackhole", "\(env.pods[0].ipv4)/32"]
+            try env.dns.namespace.run(["ip", "route", "add"] + blackhole)
+            defer { _ = try? env.dns.namespace.run(["ip", "route", "del"] + blackhole) }
+            /// The pod's query (port 40000, id 0x1234) and the port and id the server saw.
+            func query() throws -> (port: UInt16, id: UInt16) {
+                let q = try Self.attack(env, from: pod, scenario: "query", sinks: [env.dns], extra: ["--repeat", "1"])
+                #expect(q.arrived[env.dns.namespace.name] == 1, "\(q)")
+                let frame = Self.bytes(hex: try #require(q.samples.first?["bytes"]))
+                try #require(frame.count >= 44)
+                return (Self.be16(frame, 34), Self.be16(frame, 42))
+            }
+            func forge(_ pairs: [(UInt16, UInt16)], random: Int) throws -> Outcome {
+                var extra = ["--repeat", "1", "--target4", pod.ipv4, "--forge-addr", env.web2.ipv4, "--forge-random", "\(random)",
+                             "--seed", "\(UInt32.random(in: 1...UInt32.max))"]
+                for (port, id) in pairs { extra += ["--forge", "\(port):\(id)"] }
+                return try Self.attack(env, from: env.web2, scenario: "forge", sinks: [pod], extra: extra)
+            }
+            let first = try query()
+            #expect(first != (40000, 0x1234), "the query left with the pod's own port and id")
+            let before = try await env.counters()
+            let guesses = try forge([(40000, 0x1234)], random: 2000)
+            let after = try await env.counters()
+            #expect(guesses.sent == 2001)
+            #expect((guesses.arrived[pod.namespace.name] ?? 0) > 0, "the forged answers reach the pod: \(guesses.arrived)")
+            #expect(try await env.learned().isEmpty, "a forged answer was learned")
+            let missed = (after[.dnsResponsesNoInflight] ?? 0) - (before[.dnsResponsesNoInflight] ?? 0)
+            let consumed = (after[.dnsResponsesIdMismatch] ?? 0) - (before[.dnsResponsesIdMismatch] ?? 0)
+            #expect(missed + consumed == 2001 && consumed <= 1, "no in-flight \(missed), id mismatch \(consumed)")
+            #expect(try !env.connects(env.web2.ipv4))
+
+            // Control: a second query (the same port and id from the pod, other values on the
+            // wire), forged with exactly the values the server saw.
+            let second = try query()
+            #expect(second != first)
+            let exact = try forge([second], random: 0)
+            #expect(exact.arrived[pod.namespace.name] == 1)
+            #expect(try await env.learned() == ["web1.demo.test": [env.web2.ipv4]], "the control forgery must teach")
+            #expect(try env.connects(env.web2.ipv4))
         }
     }
 

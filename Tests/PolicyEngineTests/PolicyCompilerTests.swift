@@ -104,6 +104,25 @@ struct PolicyCompilerTests {
         #expect(throws: EndpointSpecError.self) { try Endpoint(parsing: "x") }
         #expect(throws: EndpointSpecError.self) { try Endpoint(parsing: "x:cgroup=relative") }
         #expect(throws: EndpointSpecError.self) { try Endpoint(parsing: "x:iface=a,cgroup=/b") }
+        // Source validation: discovered for veth endpoints unless told, unchecked for cgroups.
+        #expect(e.sourceAddresses == .discover)
+        #expect(c.sourceAddresses == .unchecked)
+        let fixed = try Endpoint(parsing: "p:iface=veth2,addr=10.0.0.5,addr=fd00::5,labels=app=p")
+        #expect(fixed.sourceAddresses == .fixed([[10, 0, 0, 5], [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]]))
+        #expect(fixed.description == "p:iface=veth2,addr=10.0.0.5,addr=fd00::5,labels=app=p")
+        #expect(try Endpoint(parsing: fixed.description) == fixed)
+        #expect(try Endpoint(parsing: "p:iface=veth2,src=unchecked").sourceAddresses == .unchecked)
+        #expect(try Endpoint(parsing: "j:cgroup=/sys/fs/cgroup/j,addr=10.0.0.9").sourceAddresses == .fixed([[10, 0, 0, 9]]))
+        for (spec, reason) in [("p:iface=v,addr=10.0.0.300", "addr=10.0.0.300 is not an IPv4 or IPv6 address"),
+                               ("p:iface=v,src=maybe", "expected src=discover or src=unchecked"),
+                               ("p:iface=v,addr=10.0.0.1,src=unchecked", "give addr= or src=, not both"),
+                               ("j:cgroup=/sys/fs/cgroup/j,src=discover", "src=discover applies to iface= endpoints only")] {
+            #expect {
+                try Endpoint(parsing: spec)
+            } throws: { error in
+                "\(error)".contains(reason) && "\(error)".contains(spec)
+            }
+        }
         #expect(DNSServer("10.0.0.2")?.description == "10.0.0.2:53")
         #expect(DNSServer("[fd00::2]:5353")?.port == 5353)
         #expect(DNSServer("fd00::2")?.address.count == 16)

@@ -25,7 +25,7 @@ import socket
 import sys
 import time
 
-from scapy.all import (DNS, DNSQR, DNSRR, DNSRROPT, Dot1AD, Dot1Q, Ether, ICMP, ICMPv6EchoRequest,
+from scapy.all import (DNS, DNSQR, DNSRR, DNSRROPT, EDNS0TLV, Dot1AD, Dot1Q, Ether, ICMP, ICMPv6EchoRequest,
                        ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_Redirect, ICMPv6ND_RS, IP,
                        IPOption_RR, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
                        IPv6ExtHdrRouting, Raw, TCP, UDP, raw)
@@ -75,7 +75,7 @@ def drain(socks, marker, counts, samples, until):
                     continue
                 if m in data or m.lower() in data.lower():
                     counts[ns] += 1
-                    if len(samples) < 8:
+                    if len(samples) < 16:
                         samples.append({"sink": ns, "bytes": data[:96].hex()})
 
 
@@ -212,7 +212,57 @@ def random_frame(a, mk, rng):
     return out
 
 
-SCENARIOS = {"vlan": vlan_frames, "nd": nd_frames, "dns": dns_frames, "reply": reply_frames}
+def marked_query(mk, txid=None):
+    """An allowed query (web1.demo.test A) carrying the marker in an EDNS option: a shape the
+    DNS rules check and pass, so only what is around it decides."""
+    opt = DNSRROPT(rclass=1232, rdata=[EDNS0TLV(optcode=65001, optdata=mk.encode())])
+    return DNS(id=txid if txid is not None else random.randint(1, 65535), rd=1,
+               qd=DNSQR(qname="web1.demo.test"), ar=opt)
+
+
+def spoof_frames(a, mk):
+    """Class 4: allowed queries to the trusted server with another host's source address (a
+    reflection toward it) or another pod's (impersonation), IPv4 and IPv6."""
+    out = []
+    for src in (a.target4, a.spoof4):
+        out.append(eth(a) / IP(src=src, dst=a.dns4) / UDP(sport=random.randint(20000, 60000), dport=53) / marked_query(mk))
+    for src in (a.target6, a.spoof6):
+        out.append(eth(a) / IPv6(src=src, dst=a.dns6) / UDP(sport=random.randint(20000, 60000), dport=53) / marked_query(mk))
+    return out
+
+
+def own_source_frames(a, mk):
+    """The same queries with the pod's own addresses (they pass)."""
+    return [eth(a) / IP(src=a.src4, dst=a.dns4) / UDP(sport=random.randint(20000, 60000), dport=53) / marked_query(mk),
+            eth(a) / IPv6(src=a.src6, dst=a.dns6) / UDP(sport=random.randint(20000, 60000), dport=53) / marked_query(mk)]
+
+
+def query_frames(a, mk):
+    """Class 5: one allowed query with the port and id the pod chose (40000, 0x1234); the
+    sink at the server shows what arrived there."""
+    return [eth(a) / IP(src=a.src4, dst=a.dns4) / UDP(sport=40000, dport=53) / marked_query(mk, 0x1234)]
+
+
+def forge_frames(a, mk):
+    """Class 5, the accomplice off the node: answers for web1.demo.test with --forge-addr,
+    forged from the trusted server's address to --target4 (the pod), on each
+    --forge PORT:ID pair and on --forge-random random pairs. The marker rides in an
+    additional TXT record."""
+    pairs = [tuple(int(x, 0) for x in p.split(":")) for p in a.forge]
+    rng = random.Random(a.seed)
+    pairs += [(rng.randint(1024, 65535), rng.randint(0, 65535)) for _ in range(a.forge_random)]
+    out = []
+    for port, txid in pairs:
+        d = DNS(id=txid, qr=1, aa=1, rd=1, ra=1, qd=DNSQR(qname="web1.demo.test"),
+                an=DNSRR(rrname="web1.demo.test", type="A", ttl=3600, rdata=a.forge_addr),
+                ar=DNSRR(rrname="marker.demo.test", type="TXT", ttl=60, rdata=mk))
+        out.append(eth(a) / IP(src=a.dns4, dst=a.target4) / UDP(sport=53, dport=port) / d)
+    return out
+
+
+SCENARIOS = {"vlan": vlan_frames, "nd": nd_frames, "dns": dns_frames, "reply": reply_frames,
+             "spoof": spoof_frames, "own-source": own_source_frames, "query": query_frames,
+             "forge": forge_frames}
 
 
 def main():
@@ -226,6 +276,12 @@ def main():
     ap.add_argument("--target4", default="")
     ap.add_argument("--target6", default="")
     ap.add_argument("--dns4", default="")
+    ap.add_argument("--dns6", default="")
+    ap.add_argument("--spoof4", default="10.210.99.2", help="another pod's address (spoof)")
+    ap.add_argument("--spoof6", default="fd10:210:99::2")
+    ap.add_argument("--forge", action="append", default=[], help="PORT:ID of a forged answer (forge)")
+    ap.add_argument("--forge-random", type=int, default=0)
+    ap.add_argument("--forge-addr", default="")
     ap.add_argument("--sink", action="append", default=[])
     ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS) + ["random"])
     ap.add_argument("--seconds", type=float, default=3.0)

@@ -18,4 +18,15 @@ long fqdn_bpf_fs_magic(void);
 /* mount -t bpf bpf <path>. Returns 0 or -1 with errno. */
 int fqdn_mount_bpffs(const char *path);
 
+/* Netlink (rtnetlink) in the calling thread's network namespace, for finding
+ * the pod side of a veth (PolicyEngine, source validation).
+ * The peer of veth `ifindex`: its interface index and the id this namespace
+ * gives the peer's namespace (IFLA_LINK, IFLA_LINK_NETNSID; -1 when the peer
+ * is in this namespace). Returns 0, or -errno; -ENOENT when the link has no
+ * peer (not a veth). */
+int fqdn_link_peer(int ifindex, int *peer_ifindex, int *peer_nsid);
+/* The id this namespace gives the namespace open at `fd` (RTM_GETNSID), or
+ * -1 when it has none. Returns 0, or -errno. */
+int fqdn_netns_id(int fd, int *nsid);
+
 #endif
