@@ -127,7 +127,9 @@ def cases():
     c.append((I, DELIVER("ev=%d" % EV_NOT_LEARNED), "answer-no-inflight",
               ip4(S4, C4, 17, udp(53, 40000, dns(0x1111, 0x8180, "www.example.com", A_, [
                   ("www.example.com", A_, 300, a("93.184.216.36"))])))))
-    c.append((I, DELIVER("ev=%d" % EV_NOT_LEARNED), "answer-qname-mismatch",
+    # veth: the query was randomised; the first answer on its 5-tuple consumes it and one
+    # with another question is dropped (the later real answer then teaches nothing)
+    c.append((I, checks("ret=2", "ret=1", "ev=%d" % EV_NOT_LEARNED), "answer-qname-mismatch",
               ip4(S4, C4, 17, udp(53, 40005, dns(0x6666, 0x8180, "other.example.com", A_, [
                   ("other.example.com", A_, 300, a("93.184.216.40"))])))))
     c.append((I, DELIVER("ev=%d" % EV_NOT_LEARNED), "answer-untrusted-server",
@@ -139,7 +141,7 @@ def cases():
     c.append((E, PASS(), "query-again", ip4(C4, S4, 17, udp(40010, 53, dns(0x7777, 0x0100, "www.example.com", A_)))))
     c.append((I, DELIVER(), "answer-evicting", ip4(S4, C4, 17, udp(53, 40010, dns(0x7777, 0x8180, "www.example.com", A_, [
         ("www.example.com", A_, 30, a("93.184.216.37")), ("www.example.com", A_, 30, a("93.184.216.34"))])))))
-    c.append((I, DELIVER("ev=%d" % EV_LEARNED), "answer-late-real",
+    c.append((I, checks("ret=0,ev=%d" % EV_NOT_LEARNED, "ret=1,ev=%d" % EV_LEARNED), "answer-late-real",
               ip4(S4, C4, 17, udp(53, 40005, dns(0x6666, 0x8180, "nx.example.com", A_, [
                   ("nx.example.com", A_, 300, a("93.184.216.42"))])))))
     # traffic (TCP SYN, TCP ACK, UDP) to learned, evicted, refused and never-answered addresses

@@ -210,6 +210,42 @@ static void write_policy(bool cgroup)
 	}
 }
 
+/* ------------------------------------------------------------------ randomised queries */
+
+/* Query randomisation (veth; fqdn_shared.h FQDN_QUERY_RANDOMISATION): an allowed UDP query
+ * leaves with a source port and id the kernel drew. The run records them by the query's own
+ * port and id and gives them to the next answer to that port and id, as the server would.
+ * Lines show "rand" where these values were (and the UDP checksum they change), so kernels
+ * compare; whether the answer got the pod's port and id back is shown as restored=0|1. */
+struct rq {
+	int fam;
+	uint16_t port, id, wport, wid;
+	bool used;
+};
+static struct rq rqs[64];
+static int nrq;
+static const struct rq *cur_rq; /* the answer being run was given these values */
+
+/* The UDP header's offset in an Ethernet frame (IPv4 or IPv6 without extension headers),
+ * 0 when it is not UDP. */
+static size_t udp_off(const unsigned char *p, size_t n, int *fam)
+{
+	if (n < 14 + 40)
+		return 0;
+	if (p[12] == 0x08 && p[13] == 0x00 && (p[14] >> 4) == 4 && p[14 + 9] == 17) {
+		*fam = 4;
+		return 14 + (p[14] & 15) * 4;
+	}
+	if (p[12] == 0x86 && p[13] == 0xdd && p[14 + 6] == 17) {
+		*fam = 6;
+		return 14 + 40;
+	}
+	return 0;
+}
+
+static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static void wr16(unsigned char *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+
 /* ------------------------------------------------------------------ events */
 
 static struct sb *cur_events;
@@ -251,6 +287,8 @@ static int on_event(void *ctx, void *data, size_t sz)
 	if (n_ev < 64)
 		ev_types[n_ev] = e.type;
 	n_ev++;
+	if (cur_rq && e.txid == cur_rq->wid)
+		e.txid = cur_rq->id; /* the drawn id, shown as the pod's */
 	sbf(b, " ev[type=%u ep=%u pol=%u reason=%u off=%u ttl=%u fam=%u proto=%u port=%u qtype=%u txid=%04x addr=",
 	    e.type, e.endpoint_id, e.policy_id, e.reason, e.offset, e.ttl, e.family, e.proto, e.port, e.qtype, e.txid);
 	sb_addr(b, e.family, e.addr);
@@ -367,6 +405,14 @@ static int dump_map(struct bpf_map *m)
 			if (z == vs)
 				continue; /* arrays: only the non-zero entries */
 		}
+#if FQDN_QUERY_RANDOMISATION
+		if (!strcmp(n, "fq_inflight") && ks == sizeof(struct fqdn_inflight_key) && vs == sizeof(struct fqdn_inflight)) {
+			struct fqdn_inflight_key *ik = (void *)k;
+			struct fqdn_inflight *iv = (void *)v;
+			if (iv->flags & FQDN_INF_F_RANDOMISED)
+				ik->client_port = iv->wire_txid = 0; /* drawn: "rand" */
+		}
+#endif
 		struct sb l = {0};
 		sb_hex(&l, k, ks);
 		sbf(&l, "=");
@@ -541,6 +587,24 @@ int main(int argc, char **argv)
 			in[i] = x;
 		}
 		int which = hook[0] == 'I';
+		/* An answer to a randomised query: sent to the values the query left with. */
+		static unsigned char orig[8192];
+		int fam = 0;
+		size_t l4 = udp_off(in, len, &fam);
+		memcpy(orig, in, len);
+		cur_rq = NULL;
+		if (which && l4 && len >= l4 + 10 && rd16(in + l4) == 53) {
+			for (int i = 0; i < nrq; i++) {
+				struct rq *r = &rqs[i];
+				if (!r->used && r->fam == fam && r->port == rd16(in + l4 + 2) && r->id == rd16(in + l4 + 8)) {
+					r->used = true;
+					cur_rq = r;
+					wr16(in + l4 + 2, r->wport);
+					wr16(in + l4 + 8, r->wid);
+					break;
+				}
+			}
+		}
 		memset(out, 0, sizeof out);
 		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = in, .data_size_in = len, .data_out = out,
 			    .data_size_out = sizeof out, .repeat = 1);
@@ -549,6 +613,26 @@ int main(int argc, char **argv)
 		struct sb *b = &lines[n];
 		sbf(b, "KMP %s %s %d %s %s err=%d ret=%u out=", variant, scenario, n, label, progs[which], err,
 		    err ? 0 : t.retval);
+		bool rand = false;
+		int restored = -1;
+		if (!err && !which && t.retval == 0 && l4 && len >= l4 + 10 && t.data_size_out == len && rd16(in + l4 + 2) == 53 &&
+		    (rd16(out + l4) != rd16(in + l4) || rd16(out + l4 + 8) != rd16(in + l4 + 8)) && nrq < 64) {
+			/* a query that left with drawn values */
+			rqs[nrq++] = (struct rq){fam, rd16(in + l4), rd16(in + l4 + 8), rd16(out + l4), rd16(out + l4 + 8), false};
+			rand = true;
+		}
+		if (!err && cur_rq && t.data_size_out == len) {
+			restored = rd16(out + l4 + 2) == cur_rq->port && rd16(out + l4 + 8) == cur_rq->id;
+			rand = true;
+			memcpy(in, orig, len); /* compared with what the test sent */
+		}
+		if (rand) {
+			/* port, checksum and id as sent: the drawn values differ by run */
+			memcpy(out + l4, in + l4, 2);
+			memcpy(out + l4 + 2, in + l4 + 2, 2);
+			memcpy(out + l4 + 6, in + l4 + 6, 2);
+			memcpy(out + l4 + 8, in + l4 + 8, 2);
+		}
 		/* the packet as the program left it: "=" when unchanged, else the changed byte runs */
 		bool changed = t.data_size_out != len || memcmp(in, out, len);
 		if (err)
@@ -572,9 +656,12 @@ int main(int argc, char **argv)
 				i = j;
 			}
 		}
+		if (rand)
+			sbf(b, restored < 0 ? " rand" : " rand restored=%d", restored);
 		cur_events = b;
 		n_ev = 0;
 		ring_buffer__consume(rb);
+		cur_rq = NULL;
 		sbf(b, " events=%d", n_ev);
 		if (strcmp(spec, "-")) {
 			struct sb *a = &asserts[n];
