@@ -494,6 +494,14 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight) == 32, "fqdn_inflight layout");
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight) == 24, "fqdn_inflight layout");
 #endif
+/* What every layout's fqdn_inflight starts with: all the agent reads (the
+ * entry's age, for garbage collection), so it can read any layout's map. */
+struct fqdn_inflight_head {
+	__u64 qname_hash;
+	__u64 sent_ns;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_inflight_head) == 16, "fqdn_inflight_head layout");
+
 /* Tries to find a free randomised client port before the query is dropped
  * (FQDN_CTR_INFLIGHT_FAILED); the ports are drawn from 1024..65535. */
 #define FQDN_RANDOM_PORT_TRIES 4

@@ -70,7 +70,9 @@ public final class DatapathMaps: @unchecked Sendable {
     let cidr4: KernelMap<fqdn_cidr4_key, fqdn_cidr>
     let cidr6: KernelMap<fqdn_cidr6_key, fqdn_cidr>
     let servers: KernelMap<fqdn_server_key, UInt32>
-    let inflight: KernelMap<fqdn_inflight_key, fqdn_inflight>
+    /// Read and deleted only, through what every layout's value starts with (so an agent can
+    /// collect an older layout's entries).
+    let inflight: KernelMap<fqdn_inflight_key, fqdn_inflight_head>
     let allow4: KernelMap<fqdn_allow4_key, fqdn_allow>
     let allow6: KernelMap<fqdn_allow6_key, fqdn_allow>
     let names: KernelMap<fqdn_name_key, fqdn_name>
@@ -92,7 +94,7 @@ public final class DatapathMaps: @unchecked Sendable {
         cidr4 = try KernelMap(open("fq_cidr4"))
         cidr6 = try KernelMap(open("fq_cidr6"))
         servers = try KernelMap(open("fq_dns_servers"))
-        inflight = try KernelMap(open("fq_inflight"))
+        inflight = try KernelMap(open("fq_inflight"), valueIsPrefix: true)
         allow4 = try KernelMap(open("fq_allow4"))
         allow6 = try KernelMap(open("fq_allow6"))
         names = try KernelMap(open("fq_names"))

@@ -14,18 +14,22 @@ import Glibc
 /// checked against the kernel map when the view is made.
 struct KernelMap<Key, Value>: @unchecked Sendable {
     let map: BPFMap
+    /// `Value` is only the first bytes of the kernel's value (a struct every layout starts
+    /// with): lookups read it, updates are refused.
+    let valueIsPrefix: Bool
 
-    init(_ map: BPFMap) throws(BPFError) {
+    init(_ map: BPFMap, valueIsPrefix: Bool = false) throws(BPFError) {
         guard _isPOD(Key.self), _isPOD(Value.self) else {
             throw .invalidState("KernelMap \(map.name): key and value must be plain C data")
         }
         if MemoryLayout<Key>.size != map.keySize {
             throw .sizeMismatch(map: "\(map.name) (key)", expected: MemoryLayout<Key>.size, actual: map.keySize)
         }
-        if MemoryLayout<Value>.size != map.valueSize {
+        if valueIsPrefix ? MemoryLayout<Value>.size > map.valueSize : MemoryLayout<Value>.size != map.valueSize {
             throw .sizeMismatch(map: "\(map.name) (value)", expected: MemoryLayout<Value>.size, actual: map.valueSize)
         }
         self.map = map
+        self.valueIsPrefix = valueIsPrefix
     }
 
     func lookup(_ key: Key) throws(BPFError) -> Value? {
@@ -40,6 +44,7 @@ struct KernelMap<Key, Value>: @unchecked Sendable {
     }
 
     func update(_ key: Key, _ value: Value, policy: BPFUpdatePolicy = .any) throws(BPFError) {
+        guard !valueIsPrefix else { throw .invalidState("KernelMap \(map.name): a value prefix cannot be written") }
         let fd = map.fd
         let r = withUnsafeBytes(of: key) { k in
             withUnsafeBytes(of: value) { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, policy.rawValue) }

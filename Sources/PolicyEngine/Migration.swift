@@ -169,7 +169,7 @@ public struct DatapathUpgrade: Sendable, CustomStringConvertible {
     public var description: String {
         var parts: [String] = []
         if fromLayout != toLayout {
-            parts.append("map layout migrated from version \(fromLayout) to \(toLayout) (\(migratedMaps.isEmpty ? "no map changed shape" : "new " + migratedMaps.joined(separator: ", ") + ", contents carried over"); every other map adopted as it is)")
+            parts.append("map layout migrated from version \(fromLayout) to \(toLayout) (\(migratedMaps.isEmpty ? "no map changed shape" : "new " + migratedMaps.joined(separator: ", ") + ", filled as the migration says"); every other map adopted as it is)")
         }
         parts.append("programs upgraded from build \(Self.hex(fromBuild)) to \(Self.hex(toBuild)) (\(linksSwitched) pinned link(s) switched in place)")
         return parts.joined(separator: "; ")

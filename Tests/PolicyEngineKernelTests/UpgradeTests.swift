@@ -124,7 +124,10 @@ import Testing
 
             let upgrade = try #require(agent.datapath.upgrade, "the load reports the migration")
             #expect(upgrade.fromLayout == 1 && upgrade.toLayout == UInt32(FQDN_LAYOUT_VERSION))
-            #expect(upgrade.migratedMaps == ["fq_counters"])
+            // fq_counters grew (values carried over); fq_inflight's value grew in layout 4 (it
+            // starts empty: in-flight queries are not carried over).
+            #expect(upgrade.migratedMaps.sorted() == ["fq_counters", "fq_inflight"])
+            #expect(try BPFMap.openPinned(pin + "/maps/fq_inflight").valueSize == MemoryLayout<fqdn_inflight>.size)
             #expect(upgrade.linksSwitched == 4, "2 pods x 2 veth programs switched in place")
             #expect(try BPFMap.openPinned(pin + "/maps/fq_counters").maxEntries == Int(FQDN_CTR_COUNT.rawValue))
             let meta = try DatapathMaps.pinned(at: pin).metaRecord()
