@@ -6,7 +6,8 @@ Run as root by the Swift security tests (Tests/PolicyEngineKernelTests/SecurityT
 
     hostile_pod.py --pod NS --pod-mac MAC --gateway-mac MAC --src4 A --src6 A \
                    --sink NS [--sink NS ...] --scenario NAME [--target4 A --target6 A]
-                   [--dns4 A] [--seconds S --seed N]
+                   [--dns4 A --dns6 A] [--spoof4 A --spoof6 A]
+                   [--forge PORT:ID ... --forge-random N --forge-addr A] [--seconds S --seed N]
 
 Every frame carries a marker (random per run) in its payload or DNS name. One AF_PACKET
 socket per sink namespace (opened inside it: setns on this thread) sees every frame that
