@@ -78,4 +78,56 @@ int bench_response(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* A query as in steady traffic, every run: fqdn_veth_ingress's code, then what its answer
+ * would do to the in-flight entry (deleted: answered queries free their LRU node, so the
+ * insert never has to evict) and the packet's own port and id put back (the next run is the
+ * same query again, randomised afresh). bench_query_floor does only the put-back part. */
+static __always_inline void bench_query_tail(struct __sk_buff *skb, __u32 ep_id, __u16 port_be, __u16 id_be)
+{
+	struct fqdn_inflight_key k = {};
+	__u16 drawn_be = 0;
+
+	bpf_skb_load_bytes(skb, BENCH_UDP_DPORT_OFF - 2, &drawn_be, 2);
+	bpf_skb_load_bytes(skb, ETH_HLEN + 16, k.server, 4);
+	k.endpoint_id = ep_id;
+	k.client_port = bpf_ntohs(drawn_be);
+	k.server_port = 53;
+	k.family = FQDN_AF_INET;
+	bpf_map_delete_elem(&fq_inflight, &k);
+	bpf_skb_store_bytes(skb, BENCH_UDP_DPORT_OFF - 2, &port_be, 2, 0);
+	bpf_skb_store_bytes(skb, BENCH_DNS_ID_OFF, &id_be, 2, 0);
+}
+
+SEC("tc")
+int bench_query(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct fqdn_endpoint *ep = bpf_map_lookup_elem(&fq_ep_ifindex, &ifindex);
+	__u16 port_be = 0, id_be = 0;
+	int v;
+
+	if (!ep)
+		return TC_ACT_SHOT;
+	bpf_skb_load_bytes(skb, BENCH_UDP_DPORT_OFF - 2, &port_be, 2);
+	bpf_skb_load_bytes(skb, BENCH_DNS_ID_OFF, &id_be, 2);
+	v = dp_egress(skb, ep);
+	bench_query_tail(skb, ep->endpoint_id, port_be, id_be);
+	return v == DP_PASS ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+SEC("tc")
+int bench_query_floor(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct fqdn_endpoint *ep = bpf_map_lookup_elem(&fq_ep_ifindex, &ifindex);
+	__u16 port_be = 0, id_be = 0;
+
+	if (!ep)
+		return TC_ACT_SHOT;
+	bpf_skb_load_bytes(skb, BENCH_UDP_DPORT_OFF - 2, &port_be, 2);
+	bpf_skb_load_bytes(skb, BENCH_DNS_ID_OFF, &id_be, 2);
+	bench_query_tail(skb, ep->endpoint_id, port_be, id_be);
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
