@@ -3,7 +3,7 @@
 #
 #   Scripts/bench.sh [--quick] [--out DIR] [--publish] [--only LIST] [--with-trie]
 #
-# Installs what it needs (dnsperf, knot, dnsmasq, dnsdist, matplotlib: Debian packages), builds
+# Installs what it needs (dnsperf, knot, dnsmasq, dnsdist, matplotlib, bpftool: Debian packages), builds
 # fqdnctl and DatapathBench in release mode (scratch path .build-bench), holds a PM QoS request
 # (no deep C-states) for the whole run, and measures:
 #   verifier  fqdnctl verifier-report: instructions processed per program vs the 1M limit
@@ -38,7 +38,7 @@ want() { [[ ",$only," == *",$1,"* ]]; }
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (namespaces, BPF)" >&2; exit 1; }
 
 Scripts/setup.sh
-packages=(dnsperf knot knot-dnsutils dnsmasq-base dnsdist python3-matplotlib)
+packages=(dnsperf knot knot-dnsutils dnsmasq-base dnsdist python3-matplotlib bpftool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

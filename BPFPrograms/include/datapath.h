@@ -430,16 +430,20 @@ static __always_inline void dp_flow_note(__u32 ep_id, const struct dp_pkt *p, __
 		f->last_ns = now;
 }
 
+/* The denied event: the destination, or for a spoofed packet the source it
+ * carried. */
 static __always_inline void dp_deny_event(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why)
 {
 	struct fqdn_event *e = dp_event_reserve(FQDN_EV_DENIED, ep);
+	int source = why == FQDN_DENY_SPOOFED;
+
 	if (!e)
 		return;
 	e->reason = why;
 	e->family = p->family;
 	e->proto = p->proto;
-	e->port = p->dport;
-	dp_copy16(e->addr, p->daddr);
+	e->port = source ? p->sport : p->dport;
+	dp_copy16(e->addr, source ? p->saddr : p->daddr);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -606,19 +610,9 @@ static __always_inline int dp_source_ok(const struct fqdn_endpoint *ep, const st
  * address it carried. */
 static __always_inline int dp_deny_spoofed(const struct fqdn_endpoint *ep, const struct dp_pkt *p)
 {
-	struct fqdn_event *e;
-
 	dp_count(FQDN_CTR_EGRESS_DENIED);
 	dp_count(FQDN_CTR_EGRESS_DENIED_SPOOFED);
-	e = dp_event_reserve(FQDN_EV_DENIED, ep);
-	if (!e)
-		return DP_DROP;
-	e->reason = FQDN_DENY_SPOOFED;
-	e->family = p->family;
-	e->proto = p->proto;
-	e->port = p->sport;
-	dp_copy16(e->addr, p->saddr);
-	bpf_ringbuf_submit(e, 0);
+	dp_deny_event(ep, p, FQDN_DENY_SPOOFED);
 	return DP_DROP;
 }
 

@@ -63,6 +63,22 @@ static int rtnl_request(void *req, size_t len, char *buf, size_t cap)
 	return (int)n;
 }
 
+/* The u32 attribute `type` of an answer whose fixed header is `fixed` bytes:
+ * 1 and *out, or 0 when it is absent. */
+static int rtnl_u32(const struct nlmsghdr *h, size_t fixed, unsigned short type, int *out)
+{
+	int alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(fixed);
+	const struct rtattr *a = (const struct rtattr *)((const char *)NLMSG_DATA(h) + NLMSG_ALIGN(fixed));
+
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == type && RTA_PAYLOAD(a) >= 4) {
+			memcpy(out, RTA_DATA(a), 4);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int fqdn_link_peer(int ifindex, int *peer_ifindex, int *peer_nsid)
 {
 	struct {
@@ -70,7 +86,8 @@ int fqdn_link_peer(int ifindex, int *peer_ifindex, int *peer_nsid)
 		struct ifinfomsg i;
 	} req = {0};
 	char buf[16384];
-	int n, found_link = 0;
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	int n;
 
 	req.h.nlmsg_len = sizeof(req);
 	req.h.nlmsg_type = RTM_GETLINK;
@@ -80,20 +97,11 @@ int fqdn_link_peer(int ifindex, int *peer_ifindex, int *peer_nsid)
 	n = rtnl_request(&req, sizeof(req), buf, sizeof(buf));
 	if (n < 0)
 		return n;
-	struct nlmsghdr *h = (struct nlmsghdr *)buf;
 	if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len > (unsigned)n)
 		return -EIO;
-	*peer_nsid = -1;
-	int alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	for (struct rtattr *a = IFLA_RTA(NLMSG_DATA(h)); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-		if (a->rta_type == IFLA_LINK && RTA_PAYLOAD(a) >= 4) {
-			memcpy(peer_ifindex, RTA_DATA(a), 4);
-			found_link = 1;
-		} else if (a->rta_type == IFLA_LINK_NETNSID && RTA_PAYLOAD(a) >= 4) {
-			memcpy(peer_nsid, RTA_DATA(a), 4);
-		}
-	}
-	return found_link ? 0 : -ENOENT;
+	if (!rtnl_u32(h, sizeof(struct ifinfomsg), IFLA_LINK_NETNSID, peer_nsid))
+		*peer_nsid = -1;
+	return rtnl_u32(h, sizeof(struct ifinfomsg), IFLA_LINK, peer_ifindex) ? 0 : -ENOENT;
 }
 
 int fqdn_netns_id(int fd, int *nsid)
@@ -106,6 +114,7 @@ int fqdn_netns_id(int fd, int *nsid)
 		__u32 fd;
 	} req = {0};
 	char buf[4096];
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
 	int n;
 
 	req.h.nlmsg_len = sizeof(req);
@@ -118,15 +127,9 @@ int fqdn_netns_id(int fd, int *nsid)
 	n = rtnl_request(&req, sizeof(req), buf, sizeof(buf));
 	if (n < 0)
 		return n;
-	struct nlmsghdr *h = (struct nlmsghdr *)buf;
 	if (h->nlmsg_type != RTM_NEWNSID || h->nlmsg_len > (unsigned)n)
 		return -EIO;
-	*nsid = -1;
-	int alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(struct rtgenmsg));
-	struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
-	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-		if (a->rta_type == NETNSA_NSID && RTA_PAYLOAD(a) >= 4)
-			memcpy(nsid, RTA_DATA(a), 4);
-	}
+	if (!rtnl_u32(h, sizeof(struct rtgenmsg), NETNSA_NSID, nsid))
+		*nsid = -1;
 	return 0;
 }

@@ -429,6 +429,7 @@ func enableTCP() throws {
     let tcp = try TCPDatapath.load(pinDirectory: pin)
     try tcp.addPodNamespace(pod, ifindex: index)
     try tcp.attachSockops(cgroup: cgroup)
+    try DatapathMaps.pinned(at: pin).markTCPDNSChecked(ifindex: index)
     note("DNS over TCP enabled: pod namespace \(pod) -> ifindex \(index), sockops on \(cgroup)")
 }
 

@@ -172,6 +172,21 @@ extension DatapathMaps {
         return out.sorted { $0.id < $1.id }
     }
 
+    /// Marks the veth endpoint on `ifindex` as having its DNS over TCP checked
+    /// (`FQDN_EP_F_TCP_DNS`: only then may its TCP carry data to a trusted server), for a tool
+    /// that loads the TCP programs into a running agent's datapath from another process.
+    /// `PolicyAgent.enableTCP` does this itself; the agent keeps the flag when it rewrites the
+    /// endpoint.
+    public func markTCPDNSChecked(ifindex: UInt32) throws(DatapathError) {
+        try bpf { () throws(BPFError) in
+            guard var v = try epIfindex.lookup(ifindex) else {
+                throw .invalidState("no endpoint on interface index \(ifindex)")
+            }
+            v.flags |= UInt32(FQDN_EP_F_TCP_DNS)
+            try epIfindex.update(ifindex, v)
+        }
+    }
+
     public func policyVersions() throws(DatapathError) -> [PolicyVersionStatus] {
         try bpf { () throws(BPFError) in try policy.entries() }.map { id, s in
             PolicyVersionStatus(
