@@ -167,6 +167,9 @@ public actor PolicyAgent {
         try removeEndpointKeys(state)
         try forgetLearned(endpointID: state.id)
         try clearSourceAddresses(endpointID: state.id)
+        if let index = state.ifindex {
+            try TCPDatapath.forgetPodNamespaces(pinDirectory: configuration.pinDirectory, ifindex: index)
+        }
         _ = try bpf { () throws(BPFError) in try maps.epInfo.delete(state.id) }
         try collectVersions()
     }

@@ -272,7 +272,7 @@ extension DatapathMaps {
         for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
         for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
         text.metric("fqdnpolicy_learned_addresses", type: "gauge", help: "Learned addresses not yet expired, per endpoint.",
-                    eps.map { ("{endpoint=\"\($0.name)\"}", UInt64(live[$0.id] ?? 0)) })
+                    eps.map { (PrometheusText.labels(["endpoint": $0.name]), UInt64(live[$0.id] ?? 0)) })
         text.metric("fqdnpolicy_endpoints", type: "gauge", help: "Endpoints in the datapath.", [("", UInt64(eps.count))])
         text.metric("fqdnpolicy_inflight_queries", type: "gauge", help: "DNS queries waiting for their answer.",
                     [("", UInt64(try bpf { () throws(BPFError) in try inflight.keys().count }))])
@@ -337,9 +337,30 @@ extension DatapathMaps {
 struct PrometheusText {
     private(set) var lines: [String] = []
 
-    /// `labels`: "" or `{k="v",...}`.
+    /// `{k="v",...}` (sorted by key; "" when empty), values escaped as the exposition format
+    /// says (`\\`, `\"`, `\n`): an endpoint name is the user's text.
+    static func labels(_ pairs: [String: String]) -> String {
+        guard !pairs.isEmpty else { return "" }
+        let body = pairs.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value, quotes: true))\"" }
+        return "{" + body.joined(separator: ",") + "}"
+    }
+
+    static func escape(_ s: String, quotes: Bool) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\"" where quotes: out += "\\\""
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// `labels`: "" or `labels(...)`.
     mutating func metric(_ name: String, type: String, help: String, _ samples: [(labels: String, value: UInt64)]) {
-        lines.append("# HELP \(name) \(help)")
+        lines.append("# HELP \(name) \(Self.escape(help, quotes: false))")
         lines.append("# TYPE \(name) \(type)")
         for s in samples { lines.append("\(name)\(s.labels) \(s.value)") }
     }

@@ -140,9 +140,27 @@ public final class TCPDatapath: @unchecked Sendable {
         try bpf { () throws(BPFError) in try netns.update(cookie, ifindex) }
     }
 
+    /// The veth endpoint's interface index a pod namespace is mapped to (nil: none).
+    public func interfaceIndex(ofPodNamespace namespace: String) throws(DatapathError) -> UInt32? {
+        let cookie = try Self.netnsCookie(namespace)
+        return try bpf { () throws(BPFError) in try netns.lookup(cookie) }
+    }
+
     public func removePodNamespace(_ namespace: String) throws(DatapathError) {
         let cookie = try Self.netnsCookie(namespace)
         _ = try bpf { () throws(BPFError) in try netns.delete(cookie) }
+    }
+
+    /// Forgets every pod namespace mapped to the veth endpoint on `ifindex` (the endpoint is
+    /// being removed; its pod's namespace may already be gone, so the entries are found by
+    /// their value). Nothing to do when the TCP programs were never loaded.
+    static func forgetPodNamespaces(pinDirectory: String, ifindex: UInt32) throws(DatapathError) {
+        let path = Datapath.mapsDirectory(pinDirectory) + "/fq_tcp_netns"
+        guard BPFFS.exists(path) else { return }
+        try bpf { () throws(BPFError) in
+            let map = try KernelMap<UInt64, UInt32>(BPFMap.openPinned(path))
+            for (cookie, index) in try map.entries() where index == ifindex { try map.delete(cookie) }
+        }
     }
 
     /// The kernel's cookie of a network namespace (`SO_NETNS_COOKIE` of a socket made in it).

@@ -361,6 +361,17 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "/sys/fs/bpf/fqdn-never-made-\(getpid())"))
     }
 
+    /// Removing a veth endpoint forgets the pod namespace its DNS over TCP was mapped from
+    /// (`PolicyAgent.removeEndpoint`; before, the mapping outlived the endpoint).
+    @Test(.kernel) func removedEndpointForgetsItsPodNamespace() async throws {
+        try await TCPWorld.with { w in
+            let index = try #require(await w.agent.interfaceIndex(of: w.endpoint))
+            #expect(try w.tcp.interfaceIndex(ofPodNamespace: w.pod.namespace.name) == index)
+            try await w.agent.removeEndpoint(named: w.endpoint)
+            #expect(try w.tcp.interfaceIndex(ofPodNamespace: w.pod.namespace.name) == nil)
+        }
+    }
+
     @Test(.kernel) func ipv6() async throws {
         try await TCPWorld.with { w in
             let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv6) web1.demo.test AAAA")

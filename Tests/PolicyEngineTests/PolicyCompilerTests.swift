@@ -138,3 +138,24 @@ struct PolicyCompilerTests {
         #expect(WireName.text([0]) == ".")
     }
 }
+
+/// `fqdnctl metrics` (Prometheus text): label values and help texts escaped as the exposition
+/// format requires (backslash, double quote, line feed in label values; backslash and line feed
+/// in help), so an endpoint name chosen by the user cannot break or forge a sample line.
+@Suite struct PrometheusTextTests {
+    @Test func labelValuesAreEscaped() {
+        #expect(PrometheusText.labels([:]) == "")
+        #expect(PrometheusText.labels(["endpoint": "web"]) == #"{endpoint="web"}"#)
+        #expect(PrometheusText.labels(["endpoint": "a\"b\\c\nd"]) == #"{endpoint="a\"b\\c\nd"}"#)
+        #expect(PrometheusText.labels(["b": "2", "a": "1"]) == #"{a="1",b="2"}"#)
+        var text = PrometheusText()
+        text.metric("x", type: "gauge", help: "one\\two\nthree \"q\"", [(PrometheusText.labels(["endpoint": "p\"} 1\nfake 2"]), 7)])
+        #expect(text.text == """
+            # HELP x one\\\\two\\nthree "q"
+            # TYPE x gauge
+            x{endpoint="p\\"} 1\\nfake 2"} 7
+
+            """)
+        #expect(text.lines.count == 3, "a name with a line feed must not add a sample line")
+    }
+}
