@@ -878,6 +878,26 @@ static __always_inline void dp_query_rejected(const struct fqdn_endpoint *ep, co
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* A query the DNS rules refused: the event (UDP and TCP; reason = what the
+ * client gets, FQDN_REFUSE_*). */
+static __always_inline void dp_query_refused_event(const struct fqdn_endpoint *ep, const struct dp_pkt *p,
+						   const struct fqdn_facts *f, __u32 action)
+{
+	struct fqdn_event *e = dp_event_reserve(FQDN_EV_QUERY_REFUSED, ep);
+
+	if (!e)
+		return;
+	e->reason = action;
+	e->qtype = f->qtype;
+	e->txid = f->id;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->port = p->dport;
+	dp_copy16(e->addr, p->daddr);
+	dp_copy_name(&e->name, &f->qname);
+	bpf_ringbuf_submit(e, 0);
+}
+
 /*
  * A UDP query from an endpoint to a trusted server. Returns DP_PASS (allowed,
  * recorded in flight), DP_DROP, or DP_REDIRECT (rewritten into a REFUSED or
@@ -913,23 +933,10 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 	if (pol && (pol->flags & FQDN_POL_F_DNS_RULES)) {
 		tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie);
 		if (!(tags & DP_TAG_QUERY_BIT)) {
-			struct fqdn_event *e;
-
 			action = pol->refused_action;
 			if (!can_answer)
 				action = FQDN_REFUSE_DROP;
-			e = dp_event_reserve(FQDN_EV_QUERY_REFUSED, ep);
-			if (e) {
-				e->reason = action;
-				e->qtype = f->qtype;
-				e->txid = f->id;
-				e->family = p->family;
-				e->proto = p->proto;
-				e->port = p->dport;
-				dp_copy16(e->addr, p->daddr);
-				dp_copy_name(&e->name, &f->qname);
-				bpf_ringbuf_submit(e, 0);
-			}
+			dp_query_refused_event(ep, p, f, action);
 #if DP_ATTACH == DP_ATTACH_VETH
 			if (action != FQDN_REFUSE_DROP &&
 			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5, s) == 0) {
@@ -977,6 +984,17 @@ static __always_inline void dp_not_learned(const struct fqdn_endpoint *ep, const
 	e->txid = txid;
 	dp_copy16(e->addr, p->saddr);
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* An answer matching no in-flight query (UDP and TCP). One that could teach
+ * nothing anyway (error rcode, TC) is no spoofing attempt worth an event. */
+static __always_inline void dp_no_inflight(const struct fqdn_endpoint *ep, const struct dp_pkt *p,
+					   const struct fqdn_facts *f)
+{
+	if (!f->credits)
+		dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
+	else
+		dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
 }
 
 struct dp_learn_ctx {
@@ -1251,12 +1269,7 @@ static __always_inline int dp_dns_response(struct __sk_buff *skb, const struct f
 		inf = 0; /* a DNS-over-TCP query's entry (same port and id 0) */
 #endif
 	if (!inf) {
-		/* An answer that could teach nothing anyway (error rcode, TC)
-		 * is no spoofing attempt worth an event. */
-		if (!f->credits)
-			dp_count(FQDN_CTR_DNS_RESPONSES_NOT_CREDITED);
-		else
-			dp_not_learned(ep, p, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
+		dp_no_inflight(ep, p, f);
 		return DP_PASS;
 	}
 	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;

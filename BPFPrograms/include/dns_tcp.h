@@ -70,6 +70,15 @@ static __always_inline void tcp_rx_not_learned(const struct fqdn_endpoint *ep, c
 	dp_not_learned(ep, &p, why, txid, counter);
 }
 
+static __always_inline void tcp_rx_no_inflight(const struct fqdn_endpoint *ep, const struct fqdn_tcp_sock *ts,
+					       const struct fqdn_facts *f)
+{
+	struct dp_pkt p;
+
+	tcp_pkt(&p, ts, 1);
+	dp_no_inflight(ep, &p, f);
+}
+
 static __always_inline void tcp_rx_malformed(const struct fqdn_endpoint *ep, const struct fqdn_tcp_sock *ts,
 					     const struct fqdn_facts *f)
 {
@@ -144,7 +153,7 @@ __attribute__((noinline)) int fqdn_tcp_response(struct __sk_buff *skb, __u64 coo
 		inf = 0; /* a randomised UDP query's entry (same port, id 0) */
 #endif
 	if (!inf) {
-		tcp_rx_not_learned(&ep, ts, FQDN_NL_NO_INFLIGHT, f->id, FQDN_CTR_DNS_RESPONSES_NO_INFLIGHT);
+		tcp_rx_no_inflight(&ep, ts, f);
 		return 0;
 	}
 	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
@@ -208,23 +217,10 @@ __attribute__((noinline)) int fqdn_tcp_query(__u64 cookie, __u32 len, __u32 can_
 	if (pol && (pol->flags & FQDN_POL_F_DNS_RULES)) {
 		tags = dp_trie_tags(ep.policy_id, &f->qname, &s->trie);
 		if (!(tags & DP_TAG_QUERY_BIT)) {
-			struct fqdn_event *e;
-
 			action = pol->refused_action;
 			if (!can_answer)
 				action = FQDN_REFUSE_DROP;
-			e = dp_event_reserve(FQDN_EV_QUERY_REFUSED, &ep);
-			if (e) {
-				e->reason = action;
-				e->qtype = f->qtype;
-				e->txid = f->id;
-				e->family = p.family;
-				e->proto = p.proto;
-				e->port = p.dport;
-				dp_copy16(e->addr, p.daddr);
-				dp_copy_name(&e->name, &f->qname);
-				bpf_ringbuf_submit(e, 0);
-			}
+			dp_query_refused_event(&ep, &p, f, action);
 			if (action == FQDN_REFUSE_DROP)
 				return FQDN_TCP_Q_REFUSE_DROP;
 			return FQDN_TCP_Q_ANSWER | ((action == FQDN_REFUSE_NXDOMAIN ? 3 : 5) << 8);

@@ -187,6 +187,20 @@ import Testing
         }
     }
 
+    /// An answer that could teach nothing anyway (NXDOMAIN) and matches no query is counted
+    /// as not credited, without an event: over TCP exactly as over UDP (dp_no_inflight).
+    @Test(.kernel) func nonCreditingAnswerToNothingIsCountedLikeUDP() async throws {
+        try await TCPWorld.with { w in
+            let events = EventCollector(try w.agent.events())
+            let r = try w.exchange(.forgedFirst, [.init("absent.demo.test", id: 43)], expect: 2)
+            #expect(r.responses.count == 2)
+            let c = try await w.agent.counters()
+            #expect(c[.dnsResponsesNoInflight] == 0)
+            #expect(c[.dnsResponsesNotCredited] == 2, "the forged copy (no query) and the real NXDOMAIN")
+            #expect(try await events.first(timeout: 1) { $0.kind == .notLearned } == nil)
+        }
+    }
+
     @Test(.kernel) func refusedQueryIsAnsweredInTheStream() async throws {
         try await TCPWorld.with { w in
             let events = EventCollector(try w.agent.events())
