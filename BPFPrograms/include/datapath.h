@@ -51,6 +51,13 @@
 #define DP_IPPROTO_TCP 6
 #define DP_IPPROTO_UDP 17
 #define DP_IPPROTO_ICMPV6 58
+/* ICMPv6 neighbour discovery (RFC 4861): types 133 (router solicitation) to
+ * 137 (redirect). */
+#define DP_ICMP6_ROUTER_SOLICIT 133
+#define DP_ICMP6_NEIGH_SOLICIT 135
+#define DP_ICMP6_NEIGH_ADVERT 136
+#define DP_ICMP6_REDIRECT 137
+#define DP_ICMP6_IS_ND(t) ((t) >= DP_ICMP6_ROUTER_SOLICIT && (t) <= DP_ICMP6_REDIRECT)
 #define DP_DNS_PORT 53
 /* skb->mark of an answer made by the kernel (a refused query turned around):
  * the host-side veth egress sees it next and passes it without parsing. The
@@ -593,8 +600,7 @@ static __always_inline int dp_source_ok(const struct fqdn_endpoint *ep, const st
 {
 	struct fqdn_ep_addr_key k = {};
 
-	if (p->family == FQDN_AF_INET6 && p->proto == DP_IPPROTO_ICMPV6 && p->icmp_type >= 133 &&
-	    p->icmp_type <= 137) {
+	if (p->family == FQDN_AF_INET6 && p->proto == DP_IPPROTO_ICMPV6 && DP_ICMP6_IS_ND(p->icmp_type)) {
 		if (p->saddr[0] == 0xfe && (p->saddr[1] & 0xC0) == 0x80)
 			return 1;
 		if (dp_is_zero16(p->saddr))
@@ -712,7 +718,8 @@ static __always_inline int dp_rewrite_answer(struct __sk_buff *skb, const struct
 	if (bpf_skb_load_bytes(skb, dns_off + 2, &old_flags, 2) < 0)
 		return -1;
 	/* Keep opcode, RD and CD; QR=1, RA=1, AA=TC=AD=0, Z=0, rcode. */
-	new_flags = bpf_htons((bpf_ntohs(old_flags) & 0x7910) | FQDN_FLAG_QR | FQDN_FLAG_RA | (rcode & 0xF));
+	new_flags = bpf_htons((bpf_ntohs(old_flags) & (FQDN_OPCODE_MASK | FQDN_FLAG_RD | FQDN_FLAG_CD)) | FQDN_FLAG_QR |
+			      FQDN_FLAG_RA | (rcode & 0xF));
 	if (bpf_l4_csum_replace(skb, p->l4_off + 6, old_flags, new_flags,
 				sizeof(__u16) | (p->family == FQDN_AF_INET ? BPF_F_MARK_MANGLED_0 : 0)) < 0)
 		return -1;
@@ -854,18 +861,17 @@ static __always_inline __u32 dp_query_shape(const struct fqdn_dns_scratch *ps, c
 	return 0;
 }
 
-/* A DNS message toward a trusted server in a shape the rules cannot check:
- * dropped, counted, reported (name: the first question, when parsed). */
-static __always_inline void dp_query_rejected(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why,
-					      const struct fqdn_facts *f)
+/* The event of a query that does not pass (UDP and TCP): type
+ * FQDN_EV_QUERY_REJECTED (reason FQDN_QREJ_*) or FQDN_EV_QUERY_REFUSED
+ * (reason: what the client gets, FQDN_REFUSE_*); the question when parsed. */
+static __always_inline void dp_query_event(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 type,
+					   __u32 reason, const struct fqdn_facts *f)
 {
-	struct fqdn_event *e;
+	struct fqdn_event *e = dp_event_reserve(type, ep);
 
-	dp_count(FQDN_CTR_DNS_QUERIES_REJECTED);
-	e = dp_event_reserve(FQDN_EV_QUERY_REJECTED, ep);
 	if (!e)
 		return;
-	e->reason = why;
+	e->reason = reason;
 	e->family = p->family;
 	e->proto = p->proto;
 	e->port = p->dport;
@@ -878,24 +884,13 @@ static __always_inline void dp_query_rejected(const struct fqdn_endpoint *ep, co
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* A query the DNS rules refused: the event (UDP and TCP; reason = what the
- * client gets, FQDN_REFUSE_*). */
-static __always_inline void dp_query_refused_event(const struct fqdn_endpoint *ep, const struct dp_pkt *p,
-						   const struct fqdn_facts *f, __u32 action)
+/* A DNS message toward a trusted server in a shape the rules cannot check:
+ * dropped, counted, reported (name: the first question, when parsed). */
+static __always_inline void dp_query_rejected(const struct fqdn_endpoint *ep, const struct dp_pkt *p, __u32 why,
+					      const struct fqdn_facts *f)
 {
-	struct fqdn_event *e = dp_event_reserve(FQDN_EV_QUERY_REFUSED, ep);
-
-	if (!e)
-		return;
-	e->reason = action;
-	e->qtype = f->qtype;
-	e->txid = f->id;
-	e->family = p->family;
-	e->proto = p->proto;
-	e->port = p->dport;
-	dp_copy16(e->addr, p->daddr);
-	dp_copy_name(&e->name, &f->qname);
-	bpf_ringbuf_submit(e, 0);
+	dp_count(FQDN_CTR_DNS_QUERIES_REJECTED);
+	dp_query_event(ep, p, FQDN_EV_QUERY_REJECTED, why, f);
 }
 
 /*
@@ -936,7 +931,7 @@ static __always_inline int dp_dns_query(struct __sk_buff *skb, const struct fqdn
 			action = pol->refused_action;
 			if (!can_answer)
 				action = FQDN_REFUSE_DROP;
-			dp_query_refused_event(ep, p, f, action);
+			dp_query_event(ep, p, FQDN_EV_QUERY_REFUSED, action, f);
 #if DP_ATTACH == DP_ATTACH_VETH
 			if (action != FQDN_REFUSE_DROP &&
 			    dp_rewrite_answer(skb, p, off, action == FQDN_REFUSE_NXDOMAIN ? 3 : 5, s) == 0) {
@@ -1184,7 +1179,7 @@ static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, co
 	lc.policy_id = ep->policy_id;
 	lc.rule_mask = (__u32)tags;
 	lc.min_ttl = pol ? pol->min_ttl : 0;
-	lc.max_ips = pol && pol->max_ips_per_name ? pol->max_ips_per_name : 1000;
+	lc.max_ips = pol && pol->max_ips_per_name ? pol->max_ips_per_name : FQDN_DEFAULT_MAX_IPS_PER_NAME;
 	if (lc.max_ips > FQDN_MAX_IPS_PER_NAME_LIMIT)
 		lc.max_ips = FQDN_MAX_IPS_PER_NAME_LIMIT;
 	bpf_loop(FQDN_MAX_CREDITED, dp_learn_one, &lc, 0);
@@ -1375,9 +1370,6 @@ __attribute__((noinline)) int fqdn_dp_query(struct __sk_buff *skb, __u64 ep_lo, 
 
 #if DP_ATTACH == DP_ATTACH_VETH
 #define DP_AF_INET6 10 /* AF_INET6 (sys/socket.h) */
-#define DP_ICMP6_ROUTER_SOLICIT 133
-#define DP_ICMP6_NEIGH_SOLICIT 135
-#define DP_ICMP6_NEIGH_ADVERT 136
 
 /* IPv6 neighbour discovery the pod needs to reach its gateway: a router
  * solicitation, neighbour solicitation or advertisement (RFC 4861) with hop
@@ -1434,8 +1426,7 @@ __attribute__((noinline)) int fqdn_dp_check(struct __sk_buff *skb, __u64 ep_lo, 
 		return dp_deny_unclassified(&ep, &p, FQDN_DENY_UNCLASSIFIED);
 	}
 #if DP_ATTACH == DP_ATTACH_VETH
-	if (p.family == FQDN_AF_INET6 && p.proto == DP_IPPROTO_ICMPV6 && p.l4_off && p.icmp_type >= 133 &&
-	    p.icmp_type <= 137) {
+	if (p.family == FQDN_AF_INET6 && p.proto == DP_IPPROTO_ICMPV6 && p.l4_off && DP_ICMP6_IS_ND(p.icmp_type)) {
 		if (dp_neighbor_on_link(skb, &p)) {
 			dp_count(FQDN_CTR_EGRESS_ALLOWED_OTHER);
 			return DP_PASS;

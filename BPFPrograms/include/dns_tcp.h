@@ -220,7 +220,7 @@ __attribute__((noinline)) int fqdn_tcp_query(__u64 cookie, __u32 len, __u32 can_
 			action = pol->refused_action;
 			if (!can_answer)
 				action = FQDN_REFUSE_DROP;
-			dp_query_refused_event(&ep, &p, f, action);
+			dp_query_event(&ep, &p, FQDN_EV_QUERY_REFUSED, action, f);
 			if (action == FQDN_REFUSE_DROP)
 				return FQDN_TCP_Q_REFUSE_DROP;
 			return FQDN_TCP_Q_ANSWER | ((action == FQDN_REFUSE_NXDOMAIN ? 3 : 5) << 8);

@@ -152,6 +152,9 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_credited_addr) == 24, "fqdn_credited_addr 
 #define FQDN_FLAG_TC 0x0200
 #define FQDN_FLAG_RD 0x0100
 #define FQDN_FLAG_RA 0x0080
+#define FQDN_FLAG_AD 0x0020
+#define FQDN_FLAG_CD 0x0010
+#define FQDN_OPCODE_MASK 0x7800
 
 /* Everything the parser extracts from one message: the "response facts"
  * contract (Documentation/ParserContract.md). The BPF test program writes
@@ -357,8 +360,10 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_trie_result) == 72, "fqdn_trie_result layo
 #define FQDN_MAX_PORTS_PER_RULE 16
 /* cgroup ancestors looked at to find a cgroup endpoint. */
 #define FQDN_MAX_CGROUP_DEPTH 16
-/* Upper bound of max_ips_per_name (the ring of one name). */
+/* Upper bound of max_ips_per_name (the ring of one name), and the default
+ * (a policy that does not say; also a version whose settings say 0). */
 #define FQDN_MAX_IPS_PER_NAME_LIMIT 65536
+#define FQDN_DEFAULT_MAX_IPS_PER_NAME 1000
 
 /* Trie tags (section 3 "rule ids") as the datapath reads them: tag r <
  * FQDN_MAX_RULES is egress rule r (a toFQDNs selector of that rule matches

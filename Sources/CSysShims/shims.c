@@ -63,6 +63,13 @@ static int rtnl_request(void *req, size_t len, char *buf, size_t cap)
 	return (int)n;
 }
 
+static void rtnl_header(struct nlmsghdr *h, size_t len, unsigned short type)
+{
+	h->nlmsg_len = len;
+	h->nlmsg_type = type;
+	h->nlmsg_flags = NLM_F_REQUEST;
+}
+
 /* The u32 attribute `type` of an answer whose fixed header is `fixed` bytes:
  * 1 and *out, or 0 when it is absent. */
 static int rtnl_u32(const struct nlmsghdr *h, size_t fixed, unsigned short type, int *out)
@@ -89,9 +96,7 @@ int fqdn_link_peer(int ifindex, int *peer_ifindex, int *peer_nsid)
 	struct nlmsghdr *h = (struct nlmsghdr *)buf;
 	int n;
 
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = RTM_GETLINK;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
+	rtnl_header(&req.h, sizeof(req), RTM_GETLINK);
 	req.i.ifi_family = AF_UNSPEC;
 	req.i.ifi_index = ifindex;
 	n = rtnl_request(&req, sizeof(req), buf, sizeof(buf));
@@ -117,9 +122,7 @@ int fqdn_netns_id(int fd, int *nsid)
 	struct nlmsghdr *h = (struct nlmsghdr *)buf;
 	int n;
 
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = RTM_GETNSID;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
+	rtnl_header(&req.h, sizeof(req), RTM_GETNSID);
 	req.g.rtgen_family = AF_UNSPEC;
 	req.a.rta_type = NETNSA_FD;
 	req.a.rta_len = RTA_LENGTH(sizeof(__u32));

@@ -1,3 +1,4 @@
+import CFQDNShared
 import Foundation
 
 /// A DNS-name selector as in CiliumNetworkPolicy `toFQDNs` and `rules.dns`.
@@ -265,7 +266,7 @@ public struct FQDNPolicy: Sendable, Hashable {
     public var maxIPsPerName: UInt32
 
     public static let defaultMinTTL: UInt32 = 0
-    public static let defaultMaxIPsPerName: UInt32 = 1000
+    public static let defaultMaxIPsPerName = UInt32(FQDN_DEFAULT_MAX_IPS_PER_NAME)
 
     public init(
         name: String,
