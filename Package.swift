@@ -100,6 +100,9 @@ let package = Package(
         // Examples: the demo (Scripts/demo.sh) and a minimal embedding of the library.
         .executableTarget(name: "fqdn-demo", path: "Examples/Demo"),
         .executableTarget(name: "fqdn-embedding-example", dependencies: ["PolicyEngine"], path: "Examples/Embedding"),
+        // The README's and the DocC overview's embedding snippet, compiled as a user copies it
+        // (PolicyEngineTests checks that both documents show exactly this file).
+        .executableTarget(name: "fqdn-readme-snippet", dependencies: ["PolicyEngine"], path: "Examples/ReadmeSnippet"),
 
         .executableTarget(
             name: "fqdnctl",
