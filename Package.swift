@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers depend downward only (Documentation/Design.md):
+// Layers depend downward only (Documentation/Architecture.md):
 //   fqdnctl, Examples -> PolicyEngine -> DomainTrie, DNSWire, BPFMapBindings -> CLibbpf
 // and every layer that needs a limit or a map layout imports CFQDNShared, the Swift view of
 // BPFPrograms/include/fqdn_shared.h (the one definition shared with the BPF C programs).
@@ -88,7 +88,7 @@ let package = Package(
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
         .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "DomainTrie", "CFQDNShared", "CLibbpf"]),
-        // Datapath micro-benchmarks and control-plane timings (issue 9): Scripts/bench.sh (root).
+        // Datapath micro-benchmarks and control-plane timings (Documentation/Benchmarks.md): Scripts/bench.sh (root).
         .executableTarget(
             name: "DatapathBench",
             dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFObjects", "DNSWire", "CFQDNShared", "CLibbpf"]

@@ -141,7 +141,7 @@ int parse_buffer(struct __sk_buff *skb)
 	return finish(out);
 }
 
-/* The parser in an sk_skb program (the TCP path of issue 7): the skb starts
+/* The parser in an sk_skb program (the DNS-over-TCP path, Documentation/TCP.md): the skb starts
  * at the 2-byte length prefix. sk_skb programs cannot be test-run; this one
  * is here so the verifier's verdict on the parser in that program type is
  * part of every load (and of fqdnctl verifier-report). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark (issue 9), one command, as root:
+# The benchmark (Documentation/Benchmarks.md), one command, as root:
 #
 #   Scripts/bench.sh [--quick] [--out DIR] [--publish] [--only LIST] [--with-trie]
 #

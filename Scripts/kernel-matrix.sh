@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kernel compatibility matrix (issue 10): every BPF program of the project, verified and
+# Kernel compatibility matrix (Documentation/KernelMatrix.md): every BPF program of the project, verified and
 # differential-tested on Debian's 5.10, 6.1, 6.12 and 7.2 kernels under qemu (TCG) and on the
 # host kernel. See Documentation/KernelMatrix.md for what it measures and how to read it.
 #

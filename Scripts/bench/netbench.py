@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end DNS benchmark of FQDNPolicy against no policy and userspace proxies (issue 9).
+"""End-to-end DNS benchmark of FQDNPolicy against no policy and userspace proxies (Documentation/Benchmarks.md).
 
 Builds its own topology of network namespaces (always removed, also on errors and signals):
 
@@ -685,10 +685,10 @@ class Bench:
                           "plain_pod_unaffected": plain_free}
         if not (refused and learned_udp and plain_free):
             raise RuntimeError(f"the policy is not enforced as expected: {meta['sanity']}")
-        # TCP (issue 7): `fqdnctl agent` has no option for it yet, so the DNS-over-TCP programs
-        # are loaded into the agent's pinned datapath with the library's API (DatapathBench
-        # enable-tcp = TCPDatapath.load + addPodNamespace + attachSockops, as
-        # PolicyAgent.enableTCP does), sockops on the client pod's own cgroup. Then an answer
+        # TCP (Documentation/TCP.md): the DNS-over-TCP programs are loaded into the agent's
+        # pinned datapath with the library's API (DatapathBench enable-tcp = TCPDatapath.load +
+        # addPodNamespace + attachSockops + markTCPDNSChecked, as PolicyAgent.enableTCP does),
+        # sockops on the client pod's own cgroup. Then an answer
         # over TCP must be learned, or (b) TCP is reported as not available.
         tcp_note = None
         help_text = run([o.fqdnctl, "agent", "--help"], check=False).stdout

@@ -1,5 +1,5 @@
 // DatapathBench: micro-benchmarks of the enforcing datapath and of the control plane
-// (issue 9; a benchmark, not a test). Needs root and BPF. Scripts/bench.sh runs it.
+// (Documentation/Benchmarks.md; a benchmark, not a test). Needs root and BPF. Scripts/bench.sh runs it.
 //
 //   DatapathBench micro   [--repeat N] [--rounds R]     kernel paths via BPF_PROG_TEST_RUN
 //   DatapathBench control [--sizes 1000,10000,100000]   YAML parse / compile / apply / +1 update

@@ -85,7 +85,6 @@ let documentedCases: [SemanticsCase] = [
     p("**.*.example.com", "b.example.com", false),
     p("**.a*.com", "x.ab.com", true),
     p("**.a*.com", "ab.com", false),
-    // issue 5
     p("api-*.example.com", "api-v1.example.com", true),
     p("api-*.example.com", "api-.example.com", true),
     p("api-*.example.com", "api.example.com", false),

@@ -4,7 +4,7 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Policy churn under load (issue 8, "Pressure"): 10,000 policy updates while a pod resolves
+/// Policy churn under load (Documentation/Operations.md): 10,000 policy updates while a pod resolves
 /// and connects without pause.
 @Suite(.serialized) struct PressureTests {
     /// Two policy versions that differ in what they allow besides web1: B also lets the pod

@@ -4,7 +4,7 @@ import Foundation
 @testable import PolicyEngine
 import Testing
 
-/// `fqdnctl agent` without the privileges loading needs (issue 8, "missing privileges"): the
+/// `fqdnctl agent` without the privileges loading needs (Documentation/Operations.md): the
 /// real binary, run by root with its privileges dropped by `setpriv`.
 @Suite(.serialized) struct PrivilegeTests {
     /// Ways to run without privileges: an unprivileged user, and root without capabilities.

@@ -6,7 +6,7 @@ import Glibc
 @testable import PolicyEngine
 import Testing
 
-/// Resilience on the real kernel (issue 8): the agent can die without DNS or enforcement
+/// Resilience on the real kernel (Documentation/Operations.md): the agent can die without DNS or enforcement
 /// noticing, long-lived flows outlive the TTL of their destination.
 @Suite(.serialized) struct ResilienceTests {
     /// web1 and alias (-> backend = web2's address) allowed on TCP 80; DNS for web1, short, alias.

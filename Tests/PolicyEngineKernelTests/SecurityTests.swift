@@ -4,7 +4,7 @@ import PolicyEngine
 import Synchronization
 import Testing
 
-/// Fail closed against a hostile pod (issue 15, Documentation/Security.md): raw frames sent
+/// Fail closed against a hostile pod (Documentation/Security.md): raw frames sent
 /// from a pod's namespace as a pod with CAP_NET_RAW would (Tests/Security/hostile_pod.py, with
 /// scapy), counted where they would arrive. Each class runs twice: from pod0 (an enforcing
 /// veth endpoint: nothing may arrive) and from a control pod with no endpoint on the same

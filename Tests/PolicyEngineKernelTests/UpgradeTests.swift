@@ -6,7 +6,7 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Upgrades of a pinned datapath (issue 8, "Upgrade"): an agent of this build finds the state
+/// Upgrades of a pinned datapath (Documentation/Operations.md, "Upgrades"): an agent of this build finds the state
 /// of an older agent. The older agent is played by objects built at test time from the same
 /// sources for layout 1 (`-DFQDN_LAYOUT_VERSION=1`: 26 counters, no build id), loaded through
 /// the same Swift code: real programs, real maps, real traffic.
