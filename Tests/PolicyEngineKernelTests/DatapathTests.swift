@@ -548,6 +548,36 @@ import Testing
             }
         }
     }
+
+    /// A cgroup endpoint given its source addresses (`addr=`; unchecked by default): packets of
+    /// its processes from any other address are dropped as spoofed, on the cgroup_skb path.
+    @Test(.kernel) func cgroupEndpointWithGivenSourceAddresses() async throws {
+        let yaml = policyYAML(app: "job", egress: """
+            - toFQDNs:
+                - matchName: web1.demo.test
+
+        """ + Self.dnsRules)
+        try await Environment.with { env in
+            try await withCgroupFixture { cgroup in
+                let host = try env.topology.addPod()
+                try await env.agent.addEndpoint(Endpoint(name: "job", attachment: .cgroup(path: cgroup.path), labels: ["app": "job"],
+                                                         sourceAddresses: .fixed([IPNetwork.parseAddress(host.ipv4)!])))
+                try await env.agent.apply(PolicyDocument.parse(yaml: yaml))
+                func inJob(_ script: String) throws -> CommandResult {
+                    try cgroup.run(["ip", "netns", "exec", host.namespace.name, "bash", "-c", script], check: false)
+                }
+                let v4 = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 +short web1.demo.test A")
+                #expect(v4.stdout.contains("10.220.1.2"), "from the given address: \(v4)")
+                let before = try await env.counters()
+                let v6 = try inJob("kdig @\(env.dns.ipv6) +time=1 +retry=0 +short web1.demo.test A")
+                #expect(!v6.stdout.contains("10.220.1.2"), "from an address the endpoint was not given: \(v6)")
+                let after = try await env.counters()
+                #expect((after[.egressDeniedSpoofed] ?? 0) > (before[.egressDeniedSpoofed] ?? 0))
+                #expect(try await env.agent.maps.endpoints().first { $0.name == "job" }?.sourceAddresses == [host.ipv4])
+                try await env.agent.removeEndpoint(named: "job")
+            }
+        }
+    }
 }
 
 /// Collects the agent's events in the background; `first(where:)` waits for a match.
