@@ -1500,6 +1500,52 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 	return fqdn_dp_check(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 }
 
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+/* An ICMP or ICMPv6 error toward the endpoint that quotes a UDP datagram it
+ * sent to a trusted DNS server. The quote shows the query as it left, with the
+ * port and id the kernel drew: a pod that sends its query with IP TTL 1 gets
+ * exactly that from the node (time exceeded), and could hand the values to an
+ * accomplice. So these errors are dropped (Security.md, class 5); the resolver
+ * times out instead of failing at once. A quote too short to hold the ports
+ * shows nothing and passes. */
+__attribute__((noinline)) int fqdn_dp_icmp_quote(struct __sk_buff *skb)
+{
+	/* A global function of its own, which reads the headers again: nothing
+	 * of it stays on the stack of the calls that walk the parser and the
+	 * trie (their combined stack is at the verifier's 512-byte limit). */
+	__u8 h[40] = {}, daddr[16] = {}, ports[4];
+	__u32 quote, quoted_l4, family, icmp_type;
+	struct dp_pkt p;
+
+	if (!skb || dp_headers(skb, &p) < 0 || !p.l4_off ||
+	    (p.proto != DP_IPPROTO_ICMP && p.proto != DP_IPPROTO_ICMPV6))
+		return 0;
+	family = p.family;
+	icmp_type = p.icmp_type;
+	quote = p.l4_off + 8;
+	if (family == FQDN_AF_INET) {
+		/* destination unreachable, source quench, redirect, time exceeded, parameter problem */
+		if (icmp_type != 3 && icmp_type != 4 && icmp_type != 5 && icmp_type != 11 && icmp_type != 12)
+			return 0;
+		if (bpf_skb_load_bytes(skb, quote, h, 20) < 0 || (h[0] >> 4) != 4 || h[9] != DP_IPPROTO_UDP)
+			return 0;
+		__builtin_memcpy(daddr, &h[16], 4);
+		quoted_l4 = quote + (h[0] & 0xF) * 4;
+	} else {
+		/* destination unreachable, packet too big, time exceeded, parameter problem */
+		if (icmp_type < 1 || icmp_type > 4)
+			return 0;
+		if (bpf_skb_load_bytes(skb, quote, h, 40) < 0 || (h[0] >> 4) != 6 || h[6] != DP_IPPROTO_UDP)
+			return 0;
+		__builtin_memcpy(daddr, &h[24], 16);
+		quoted_l4 = quote + 40;
+	}
+	if (bpf_skb_load_bytes(skb, quoted_l4, ports, 4) < 0)
+		return 0;
+	return dp_is_trusted_server(family, daddr, ((__u16)ports[2] << 8) | ports[3]);
+}
+#endif
+
 /* Traffic toward the endpoint (host-side veth egress; cgroup ingress): learn
  * from DNS responses of trusted servers, note connections into the endpoint
  * (their replies may leave), deliver everything but a forged answer to a
@@ -1511,9 +1557,15 @@ static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_e
 	dp_count(FQDN_CTR_PACKETS);
 	if (!(ep->flags & FQDN_EP_F_ENFORCE))
 		return DP_PASS;
-	if (dp_headers(skb, &p) < 0 || !p.family || !p.l4_off ||
-	    (p.proto != DP_IPPROTO_UDP && p.proto != DP_IPPROTO_TCP))
+	if (dp_headers(skb, &p) < 0 || !p.family || !p.l4_off)
 		return DP_PASS;
+	if (p.proto != DP_IPPROTO_UDP && p.proto != DP_IPPROTO_TCP) {
+#if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
+		if (p.proto == DP_IPPROTO_ICMP || p.proto == DP_IPPROTO_ICMPV6)
+			return fqdn_dp_icmp_quote(skb) ? DP_DROP : DP_PASS;
+#endif
+		return DP_PASS;
+	}
 	if (dp_is_trusted_server(p.family, p.saddr, p.sport)) {
 		if (p.proto == DP_IPPROTO_UDP && (ep->flags & FQDN_EP_F_LEARN))
 			return fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));

@@ -250,6 +250,24 @@ import Testing
         }
     }
 
+    /// Class 5, the leak: a query sent with IP TTL (hop limit) 1 dies at the node, which sends
+    /// the pod ICMP time exceeded quoting the query as it left, drawn port and id included.
+    /// Errors toward an enforcing pod that quote its UDP to a trusted DNS server are dropped;
+    /// the control pod (no endpoint) does get them.
+    @Test(.kernel, .timeLimit(.minutes(3)))
+    func icmpErrorsNeverShowTheDrawnPortAndID() async throws {
+        try await Environment.with(policyYAML: Self.policy) { env in
+            let control = try env.topology.addPod()
+            let enforced = try Self.attack(env, from: env.pods[0], scenario: "query-ttl1", sinks: [env.pods[0]])
+            let open = try Self.attack(env, from: control, scenario: "query-ttl1", sinks: [control])
+            #expect(enforced.sent == 6)
+            #expect(enforced.arrived[env.pods[0].namespace.name] == 0, "ICMP quoting the drawn values reached the pod: \(enforced.samples)")
+            #expect((open.arrived[control.namespace.name] ?? 0) > 0, "the node answers TTL 1 with time exceeded (the leak is real)")
+            #expect(try env.resolve("web1.demo.test")?.rcode == 0)
+            #expect(try env.connects(env.web1.ipv4))
+        }
+    }
+
     /// Random frames for a fixed time toward a never-resolved address and the trusted server,
     /// while the pod's allowed traffic goes on: nothing with the marker may arrive, and no
     /// allowed lookup or connection may fail.

@@ -244,6 +244,14 @@ def query_frames(a, mk):
     return [eth(a) / IP(src=a.src4, dst=a.dns4) / UDP(sport=40000, dport=53) / marked_query(mk, 0x1234)]
 
 
+def query_ttl1_frames(a, mk):
+    """Class 5, the leak to close: allowed queries with IP TTL / hop limit 1. The node answers
+    with ICMP time exceeded, quoting the query as it left the node's veth hook (with the port
+    and id the kernel drew); the sink is the pod itself."""
+    return [eth(a) / IP(src=a.src4, dst=a.dns4, ttl=1) / UDP(sport=40000, dport=53) / marked_query(mk, 0x1234),
+            eth(a) / IPv6(src=a.src6, dst=a.dns6, hlim=1) / UDP(sport=40000, dport=53) / marked_query(mk, 0x1234)]
+
+
 def forge_frames(a, mk):
     """Class 5, the accomplice off the node: answers for web1.demo.test with --forge-addr,
     forged from the trusted server's address to --target4 (the pod), on each
@@ -263,6 +271,7 @@ def forge_frames(a, mk):
 
 SCENARIOS = {"vlan": vlan_frames, "nd": nd_frames, "dns": dns_frames, "reply": reply_frames,
              "spoof": spoof_frames, "own-source": own_source_frames, "query": query_frames,
+             "query-ttl1": query_ttl1_frames,
              "forge": forge_frames}
 
 
