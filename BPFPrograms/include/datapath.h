@@ -1205,19 +1205,18 @@ static __always_inline int dp_unparsed_answer(struct __sk_buff *skb, const struc
 {
 	struct fqdn_inflight_key *k = dp_inflight_key(s, ep->endpoint_id, p->dport, p->sport, 0, p->family, p->saddr);
 	struct fqdn_inflight *inf = bpf_map_lookup_elem(&fq_inflight, k);
-	__u16 orig_port, orig_txid, wire_txid, id_be = 0;
+	struct fqdn_inflight *q = &s->inflight; /* the entry, kept in the scratch (stack budget) */
+	__u16 id_be = 0;
 
 	if (!inf || !(inf->flags & FQDN_INF_F_RANDOMISED))
 		return DP_PASS;
-	orig_port = inf->orig_port;
-	orig_txid = inf->orig_txid;
-	wire_txid = inf->wire_txid;
+	*q = *inf;
 	bpf_map_delete_elem(&fq_inflight, k);
-	if (bpf_skb_load_bytes(skb, p->l4_off + 8, &id_be, 2) < 0 || bpf_ntohs(id_be) != wire_txid) {
+	if (bpf_skb_load_bytes(skb, p->l4_off + 8, &id_be, 2) < 0 || bpf_ntohs(id_be) != q->wire_txid) {
 		dp_not_learned(ep, p, FQDN_NL_ID_MISMATCH, bpf_ntohs(id_be), FQDN_CTR_DNS_RESPONSES_ID_MISMATCH);
 		return DP_DROP;
 	}
-	return dp_restore_answer(skb, p, orig_port, wire_txid, orig_txid);
+	return dp_restore_answer(skb, p, q->orig_port, q->wire_txid, q->orig_txid);
 }
 #endif
 
@@ -1270,16 +1269,18 @@ static __always_inline int dp_dns_response(struct __sk_buff *skb, const struct f
 	nh = f->qdcount == 1 ? dp_name_hash(&f->qname) : 0;
 #if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
 	{
-		__u16 orig_port = inf->orig_port, orig_txid = inf->orig_txid, wire_txid = inf->wire_txid;
-		__u64 qhash = inf->qname_hash;
+		/* The entry, kept in the scratch (stack budget, 6.1): learning
+		 * does not use s->inflight. */
+		struct fqdn_inflight *q = &s->inflight;
 
+		*q = *inf;
 		bpf_map_delete_elem(&fq_inflight, k);
-		if (f->id != wire_txid || nh != qhash) {
+		if (f->id != q->wire_txid || nh != q->qname_hash) {
 			dp_not_learned(ep, p, FQDN_NL_ID_MISMATCH, f->id, FQDN_CTR_DNS_RESPONSES_ID_MISMATCH);
 			return DP_DROP;
 		}
 		dp_learn_response(ep, pol, s, f, nh);
-		return dp_restore_answer(skb, p, orig_port, wire_txid, orig_txid);
+		return dp_restore_answer(skb, p, q->orig_port, q->wire_txid, q->orig_txid);
 	}
 #else
 	if (nh != inf->qname_hash) {
