@@ -514,44 +514,11 @@ import Testing
         }
     }
 
-    @Test(.kernel) func cgroupEndpoint() async throws {
-        let yaml = policyYAML(app: "job", egress: """
-            - toFQDNs:
-                - matchName: web1.demo.test
-
-        """ + Self.dnsRules)
-        try await Environment.with { env in
-            try await withCgroupFixture { cgroup in
-                // A namespace without a veth endpoint; processes in the cgroup run in it.
-                let host = try env.topology.addPod()
-                try await env.agent.addEndpoint(Endpoint(name: "job", attachment: .cgroup(path: cgroup.path), labels: ["app": "job"]))
-                try await env.agent.apply(PolicyDocument.parse(yaml: yaml))
-                func inJob(_ script: String) throws -> CommandResult {
-                    try cgroup.run(["ip", "netns", "exec", host.namespace.name, "bash", "-c", script], check: false)
-                }
-                // (bash's /dev/tcp would wait out the SYN retries: the kernel retransmits a
-                // SYN that a cgroup program dropped.)
-                let connect = { (ip: String) in
-                    "/usr/bin/python3 -c \"import socket; s = socket.socket(); s.settimeout(2); s.connect(('\(ip)', 80))\""
-                }
-                #expect(try inJob(connect(env.web1.ipv4)).status != 0, "not resolved yet")
-                let dig = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 +short web1.demo.test A")
-                #expect(dig.stdout.contains("10.220.1.2"), "\(dig)")
-                #expect(try inJob(connect(env.web1.ipv4)).status == 0)
-                #expect(try inJob(connect(env.web2.ipv4)).status != 0)
-                // cgroup_skb cannot answer: a refused query is dropped and the sender gets EPERM.
-                let refused = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 web2.demo.test A")
-                #expect(!refused.stdout.contains("NOERROR"))
-                #expect((try await env.counters()[.dnsQueriesDropped] ?? 0) >= 1)
-                #expect(try await env.learned("job") == ["web1.demo.test": ["10.220.1.2"]])
-                try await env.agent.removeEndpoint(named: "job")
-            }
-        }
-    }
-
-    /// A cgroup endpoint given its source addresses (`addr=`; unchecked by default): packets of
-    /// its processes from any other address are dropped as spoofed, on the cgroup_skb path.
-    @Test(.kernel) func cgroupEndpointWithGivenSourceAddresses() async throws {
+    /// A cgroup endpoint "job" (sources: `sources(host)`, nil for the default) whose processes
+    /// run in `host`, a namespace without a veth endpoint; web1 and the DNS rules allowed.
+    /// `inJob` runs a shell script in the cgroup, in that namespace.
+    static func withCgroupJob(sources: (NodeTopology.Member) -> Endpoint.SourceAddresses? = { _ in nil },
+                              _ body: (Environment, NodeTopology.Member, (String) throws -> CommandResult) async throws -> Void) async throws {
         let yaml = policyYAML(app: "job", egress: """
             - toFQDNs:
                 - matchName: web1.demo.test
@@ -561,21 +528,49 @@ import Testing
             try await withCgroupFixture { cgroup in
                 let host = try env.topology.addPod()
                 try await env.agent.addEndpoint(Endpoint(name: "job", attachment: .cgroup(path: cgroup.path), labels: ["app": "job"],
-                                                         sourceAddresses: .fixed([IPNetwork.parseAddress(host.ipv4)!])))
+                                                         sourceAddresses: sources(host)))
                 try await env.agent.apply(PolicyDocument.parse(yaml: yaml))
-                func inJob(_ script: String) throws -> CommandResult {
+                let inJob = { (script: String) throws -> CommandResult in
                     try cgroup.run(["ip", "netns", "exec", host.namespace.name, "bash", "-c", script], check: false)
                 }
-                let v4 = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 +short web1.demo.test A")
-                #expect(v4.stdout.contains("10.220.1.2"), "from the given address: \(v4)")
-                let before = try await env.counters()
-                let v6 = try inJob("kdig @\(env.dns.ipv6) +time=1 +retry=0 +short web1.demo.test A")
-                #expect(!v6.stdout.contains("10.220.1.2"), "from an address the endpoint was not given: \(v6)")
-                let after = try await env.counters()
-                #expect((after[.egressDeniedSpoofed] ?? 0) > (before[.egressDeniedSpoofed] ?? 0))
-                #expect(try await env.agent.maps.endpoints().first { $0.name == "job" }?.sourceAddresses == [host.ipv4])
+                try await body(env, host, inJob)
                 try await env.agent.removeEndpoint(named: "job")
             }
+        }
+    }
+
+    @Test(.kernel) func cgroupEndpoint() async throws {
+        try await Self.withCgroupJob { env, _, inJob in
+        // (bash's /dev/tcp would wait out the SYN retries: the kernel retransmits a
+        // SYN that a cgroup program dropped.)
+        let connect = { (ip: String) in
+            "/usr/bin/python3 -c \"import socket; s = socket.socket(); s.settimeout(2); s.connect(('\(ip)', 80))\""
+        }
+        #expect(try inJob(connect(env.web1.ipv4)).status != 0, "not resolved yet")
+        let dig = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 +short web1.demo.test A")
+        #expect(dig.stdout.contains("10.220.1.2"), "\(dig)")
+        #expect(try inJob(connect(env.web1.ipv4)).status == 0)
+        #expect(try inJob(connect(env.web2.ipv4)).status != 0)
+        // cgroup_skb cannot answer: a refused query is dropped and the sender gets EPERM.
+        let refused = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 web2.demo.test A")
+        #expect(!refused.stdout.contains("NOERROR"))
+        #expect((try await env.counters()[.dnsQueriesDropped] ?? 0) >= 1)
+        #expect(try await env.learned("job") == ["web1.demo.test": ["10.220.1.2"]])
+        }
+    }
+
+    /// A cgroup endpoint given its source addresses (`addr=`; unchecked by default): packets of
+    /// its processes from any other address are dropped as spoofed, on the cgroup_skb path.
+    @Test(.kernel) func cgroupEndpointWithGivenSourceAddresses() async throws {
+        try await Self.withCgroupJob(sources: { .fixed([IPNetwork.parseAddress($0.ipv4)!]) }) { env, host, inJob in
+        let v4 = try inJob("kdig @\(env.dns.ipv4) +time=2 +retry=0 +short web1.demo.test A")
+        #expect(v4.stdout.contains("10.220.1.2"), "from the given address: \(v4)")
+        let before = try await env.counters()
+        let v6 = try inJob("kdig @\(env.dns.ipv6) +time=1 +retry=0 +short web1.demo.test A")
+        #expect(!v6.stdout.contains("10.220.1.2"), "from an address the endpoint was not given: \(v6)")
+        let after = try await env.counters()
+        #expect((after[.egressDeniedSpoofed] ?? 0) > (before[.egressDeniedSpoofed] ?? 0))
+        #expect(try await env.agent.maps.endpoints().first { $0.name == "job" }?.sourceAddresses == [host.ipv4])
         }
     }
 }
