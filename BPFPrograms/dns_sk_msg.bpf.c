@@ -16,6 +16,12 @@
  *               for the drop action, the write fails with EACCES.
  *   malformed   the write fails with EACCES (UDP drops it).
  *
+ * Every query that passes is recorded in the connection's fq_tcp_tx entry:
+ * the egress programs (tc, cgroup_skb) let only those bytes leave toward the
+ * server, so a segment the pod crafts with its own sequence numbers carries
+ * nothing unchecked. A query is at most FQDN_TCP_TX_MAX_QUERY bytes with its
+ * length prefix (longer ones: malformed, limit_message_length).
+ *
  * After a write failed with more bytes behind the refused query than the
  * query, the query framing of the connection is lost: every later write
  * fails (fail closed; Documentation/TCP.md). The same when the kernel cannot
@@ -32,6 +38,47 @@ static __always_inline int tx_deny(struct sk_msg_md *msg, struct fqdn_tcp_sk *st
 		st->flags |= FQDN_TCP_SK_F_TX_LOST;
 	tcp_count(FQDN_TCP_CTR_TX_WRITE_DENIED, 1);
 	return SK_DROP;
+}
+
+/* Records the query that passes (total bytes at msg->data, pulled) in the
+ * connection's fq_tcp_tx entry. 0: no entry (the write must fail: the bytes
+ * would be dropped at egress). */
+static __always_inline int tx_record(struct sk_msg_md *msg, const struct fqdn_tcp_sock *ts, __u32 total)
+{
+	struct fqdn_tcp_tx_key k;
+	struct fqdn_endpoint *ep;
+	struct fqdn_tcp_tx *tx;
+	__u32 o, n = total, w;
+
+	if (!ts)
+		return 0;
+	ep = tcp_endpoint(ts->cgroup_id, ts->ifindex);
+	if (!ep)
+		return 1; /* the endpoint is gone: nothing enforces this connection */
+	tcp_tx_key(&k, ep->endpoint_id, ts, msg->family, msg->local_ip4, msg->local_ip6[0], msg->local_ip6[1],
+		   msg->local_ip6[2], msg->local_ip6[3]);
+	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
+	if (!tx)
+		return 0;
+	asm volatile("" : "+r"(n));
+	if (n < 1 || n > FQDN_TCP_TX_MAX_QUERY)
+		return 0;
+	/* Copied whole at the ring offset (the value has FQDN_TCP_TX_MAX_QUERY
+	 * bytes past the ring for it), then what went past the ring's end to
+	 * its start. */
+	o = tx->head.written & (FQDN_TCP_TX_RING - 1);
+	if (bpf_probe_read_kernel(&tx->ring[o], n, msg->data) < 0)
+		return 0;
+	if (o + n > FQDN_TCP_TX_RING) {
+		w = o + n - FQDN_TCP_TX_RING;
+		asm volatile("" : "+r"(w));
+		if (w > FQDN_TCP_TX_MAX_QUERY)
+			return 0;
+		if (bpf_probe_read_kernel(tx->ring, w, &tx->ring[FQDN_TCP_TX_RING]) < 0)
+			return 0;
+	}
+	tx->head.written += n;
+	return 1;
 }
 
 /* Holds the write until `bytes` bytes are there; the program runs again then.
@@ -85,10 +132,11 @@ int fqdn_dns_sk_msg(struct sk_msg_md *msg)
 		return tx_deny(msg, st, 0);
 	len = ((__u32)d[0] << 8) | d[1];
 	total = 2 + len;
-	if (len > FQDN_MAX_MSG_LEN) {
+	if (total > FQDN_TCP_TX_MAX_QUERY) {
 		/* Malformed (limit) without waiting for its bytes: drop exactly
-		 * this query, also from the writes that follow. */
-		fqdn_tcp_query(cookie, len, 0);
+		 * this query, also from the writes that follow. The parser is
+		 * handed a length over its own limit, so it reports that. */
+		fqdn_tcp_query(cookie, len > FQDN_MAX_MSG_LEN ? len : FQDN_MAX_MSG_LEN + 1, 0);
 		return tx_deny(msg, st, total >= size ? total : 0);
 	}
 	if (size < total)
@@ -116,6 +164,8 @@ int fqdn_dns_sk_msg(struct sk_msg_md *msg)
 	asm volatile("" : "+r"(r));
 
 	if ((r & 0xFF) == FQDN_TCP_Q_PASS) {
+		if (!tx_record(msg, ts, total))
+			return tx_deny(msg, st, 0);
 		bpf_msg_apply_bytes(msg, total);
 		return SK_PASS;
 	}

@@ -1460,6 +1460,231 @@ __attribute__((noinline)) int fqdn_dp_response(struct __sk_buff *skb, __u64 ep_l
 	return dp_dns_response(skb, &ep, pol, &p);
 }
 
+#if FQDN_TCP_TX_CHECK
+/* Bytes compared per bpf_loop step. */
+#define DP_TX_CHUNK 64
+
+struct dp_tx_cmp {
+	struct __sk_buff *skb;
+	struct fqdn_tcp_tx *tx;
+	__u32 off; /* skb offset of the payload */
+	__u32 pos; /* stream offset of its first byte */
+	__u32 len;
+	__u32 differs;
+};
+
+static long dp_tx_cmp_step(__u64 i, void *arg)
+{
+	struct dp_tx_cmp *c = arg;
+	__u8 buf[DP_TX_CHUNK];
+	__u32 at = (__u32)i * DP_TX_CHUNK, n, j;
+
+	if (at >= c->len)
+		return 1;
+	n = c->len - at;
+	if (n > DP_TX_CHUNK)
+		n = DP_TX_CHUNK;
+	/* 1..DP_TX_CHUNK, in a form the verifier sees (n >= 1 here). */
+	n = ((n - 1) & (DP_TX_CHUNK - 1)) + 1;
+	if (bpf_skb_load_bytes(c->skb, c->off + at, buf, n) < 0) {
+		c->differs = 1;
+		return 1;
+	}
+#pragma unroll
+	for (j = 0; j < DP_TX_CHUNK; j++) {
+		if (j >= n)
+			break;
+		if (buf[j] != c->tx->ring[(c->pos + at + j) & (FQDN_TCP_TX_RING - 1)]) {
+			c->differs = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A TCP segment with data from the endpoint toward a trusted server: 1 when
+ * its payload is exactly what the connection's socket wrote at that place in
+ * the stream (fq_tcp_tx, recorded by the sk_msg program after the query
+ * passed the DNS rules), 0 otherwise: a segment crafted with a raw socket or
+ * AF_PACKET, a connection that is not tracked (established before DNS over
+ * TCP was enabled, or a map was full), or a retransmission of bytes no longer
+ * kept. Retransmissions, segments merged or split by TCP all carry the
+ * written bytes and pass. A global function: verified once, its loop off the
+ * stack of the parser's call chain. */
+__attribute__((noinline)) int fqdn_dp_tcp_tx(struct __sk_buff *skb, __u32 endpoint_id)
+{
+	struct fqdn_tcp_tx_key k = {};
+	struct dp_tx_cmp c = {};
+	struct fqdn_tcp_tx *tx;
+	struct dp_pkt p;
+	__u8 h[13];
+	__u32 seq, kept;
+
+	if (!skb || dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_TCP || !p.l4_off || !p.tcp_data)
+		return 0;
+	k.endpoint_id = endpoint_id;
+	k.family = p.family;
+	k.client_port = p.sport;
+	k.server_port = p.dport;
+	dp_copy16(k.client, p.saddr);
+	dp_copy16(k.server, p.daddr);
+	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
+	if (!tx || bpf_skb_load_bytes(skb, p.l4_off, h, sizeof(h)) < 0)
+		return 0;
+	seq = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
+	c.pos = seq - tx->head.stream_seq;
+	/* Bytes written from pos on; all of the segment's must be among them,
+	 * and still in the ring. */
+	kept = tx->head.written - c.pos;
+	if (p.tcp_data > FQDN_TCP_TX_RING || kept > FQDN_TCP_TX_RING || kept > tx->head.written || kept < p.tcp_data)
+		return 0;
+	c.skb = skb;
+	c.tx = tx;
+	c.off = p.l4_off + (h[12] >> 4) * 4;
+	c.len = p.tcp_data;
+	bpf_loop((p.tcp_data + DP_TX_CHUNK - 1) / DP_TX_CHUNK, dp_tx_cmp_step, &c, 0);
+	return !c.differs;
+}
+
+
+#if DP_ATTACH == DP_ATTACH_VETH
+#define DP_TCPOPT_EOL 0
+#define DP_TCPOPT_NOP 1
+#define DP_TCPOPT_SACK_PERM 4
+
+struct dp_tcp_opts {
+	__u8 o[64]; /* 40 option bytes; indexes masked to 63 for the verifier */
+	__u32 n;     /* option bytes */
+	__u32 i;     /* the next option's offset */
+	__u32 found; /* offset of SACK-permitted + 1; 0: none */
+};
+
+/* One option per step (a bpf_loop callback: verified once, whatever the
+ * options). */
+static long dp_tcp_opt_step(__u64 step, void *arg)
+{
+	struct dp_tcp_opts *t = arg;
+	__u32 i = t->i & 63, len;
+	__u8 kind;
+
+	if (i >= 39 || i + 1 >= t->n)
+		return 1;
+	kind = t->o[i];
+	if (kind == DP_TCPOPT_EOL)
+		return 1;
+	if (kind == DP_TCPOPT_NOP) {
+		t->i = i + 1;
+		return 0;
+	}
+	len = t->o[(i + 1) & 63];
+	if (kind == DP_TCPOPT_SACK_PERM && len == 2) {
+		t->found = i + 1;
+		return 1;
+	}
+	if (len < 2)
+		return 1;
+	t->i = i + len;
+	return 0;
+}
+
+/* Takes SACK-permitted out of a SYN (two NOPs in its place): SACK blocks
+ * carry sequence numbers, which this datapath shifts and the pod must not
+ * see. 0, or -1 when the SYN cannot be rewritten. */
+static __always_inline int dp_tcp_no_sack(struct __sk_buff *skb, __u32 l4, __u32 hdr)
+{
+	struct dp_tcp_opts t = {};
+	__u16 nops = bpf_htons((DP_TCPOPT_NOP << 8) | DP_TCPOPT_NOP);
+	__u8 w[4], v[4];
+	__u32 i, b;
+	__s64 d;
+
+	t.n = hdr - 20;
+	if (t.n < 2 || t.n > 40)
+		return 0;
+	if (bpf_skb_load_bytes(skb, l4 + 20, t.o, t.n) < 0)
+		return -1;
+	bpf_loop(40, dp_tcp_opt_step, &t, 0);
+	if (!t.found)
+		return 0;
+	i = (t.found - 1) & 63;
+	if (i > 38)
+		return -1;
+	/* The checksum sums 16-bit words from the TCP header's start (options
+	 * start at an even offset): the 4 bytes from the even offset at or
+	 * before the option cover it, wherever it starts. */
+	b = i & ~1U;
+	asm volatile("" : "+r"(b)); /* an index, not an aligned pointer */
+	if (b > 38)
+		return -1;
+	__builtin_memcpy(w, &t.o[b], 4);
+	__builtin_memcpy(v, w, 4);
+	if (i & 1) {
+		v[1] = DP_TCPOPT_NOP;
+		v[2] = DP_TCPOPT_NOP;
+	} else {
+		v[0] = DP_TCPOPT_NOP;
+		v[1] = DP_TCPOPT_NOP;
+	}
+	d = bpf_csum_diff((__be32 *)w, 4, (__be32 *)v, 4, 0);
+	if (d < 0 || bpf_l4_csum_replace(skb, l4 + 16, 0, d, 0) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, l4 + 20 + i, &nops, 2, 0) < 0 ? -1 : 0;
+}
+
+/* A TCP segment between a veth endpoint and a trusted server on a tracked
+ * connection (fq_tcp_tx): its sequence and acknowledgement numbers shifted
+ * by the connection's secret amounts (fqdn_shared.h, fq_tcp_tx), so the pod
+ * knows neither the server's sequence numbers nor its own as the server sees
+ * them; SACK-permitted taken out of the SYN. out: toward the server. 0 (done,
+ * or nothing to shift: no tracked connection), -1: drop (not rewritten). */
+__attribute__((noinline)) int fqdn_dp_tcp_shift(struct __sk_buff *skb, __u32 endpoint_id, __u32 out)
+{
+	struct fqdn_tcp_tx_key k = {};
+	struct fqdn_tcp_tx *tx;
+	struct dp_pkt p;
+	__u32 seq, ack, nseq, nack, hdr;
+	__u8 h[20];
+
+	if (!skb || dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_TCP || !p.l4_off)
+		return 0;
+	k.endpoint_id = endpoint_id;
+	k.family = p.family;
+	if (out) {
+		k.client_port = p.sport;
+		k.server_port = p.dport;
+		dp_copy16(k.client, p.saddr);
+		dp_copy16(k.server, p.daddr);
+	} else {
+		k.client_port = p.dport;
+		k.server_port = p.sport;
+		dp_copy16(k.client, p.daddr);
+		dp_copy16(k.server, p.saddr);
+	}
+	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
+	if (!tx)
+		return 0;
+	if (bpf_skb_load_bytes(skb, p.l4_off, h, sizeof(h)) < 0)
+		return -1;
+	__builtin_memcpy(&seq, &h[4], 4);
+	__builtin_memcpy(&ack, &h[8], 4);
+	nseq = bpf_htonl(bpf_ntohl(seq) + (out ? tx->head.client_shift : tx->head.server_shift));
+	nack = bpf_htonl(bpf_ntohl(ack) - (out ? tx->head.server_shift : tx->head.client_shift));
+	if (bpf_l4_csum_replace(skb, p.l4_off + 16, seq, nseq, 4) < 0 ||
+	    bpf_skb_store_bytes(skb, p.l4_off + 4, &nseq, 4, 0) < 0)
+		return -1;
+	if (p.tcp_flags & DP_TCP_ACK) {
+		if (bpf_l4_csum_replace(skb, p.l4_off + 16, ack, nack, 4) < 0 ||
+		    bpf_skb_store_bytes(skb, p.l4_off + 8, &nack, 4, 0) < 0)
+			return -1;
+	}
+	hdr = (h[12] >> 4) * 4;
+	if (out && (p.tcp_flags & DP_TCP_SYN))
+		return dp_tcp_no_sack(skb, p.l4_off, hdr);
+	return 0;
+}
+#endif
+#endif
+
 /* Traffic leaving the endpoint (pod egress = host-side veth ingress;
  * cgroup egress). */
 static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
@@ -1494,7 +1719,18 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNCHECKED, 0);
 				return DP_DROP;
 			}
+#if FQDN_TCP_TX_CHECK
+			/* Only the bytes the socket wrote (sk_msg checked them). */
+			if (!fqdn_dp_tcp_tx(skb, ep->endpoint_id)) {
+				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNWRITTEN, 0);
+				return DP_DROP;
+			}
+#endif
 		}
+#if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
+		if (p.proto == DP_IPPROTO_TCP && fqdn_dp_tcp_shift(skb, ep->endpoint_id, 1) < 0)
+			return DP_DROP;
+#endif
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
 		return DP_PASS;
 	}
@@ -1502,12 +1738,13 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 }
 
 #if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
-/* An ICMP or ICMPv6 error toward the endpoint that quotes a UDP datagram it
- * sent to a trusted DNS server. The quote shows the query as it left, with the
- * port and id the kernel drew: a pod that sends its query with IP TTL 1 gets
- * exactly that from the node (time exceeded), and could hand the values to an
- * accomplice. So these errors are dropped (Security.md, class 5); the resolver
- * times out instead of failing at once. A quote too short to hold the ports
+/* An ICMP or ICMPv6 error toward the endpoint that quotes a UDP datagram or
+ * TCP segment it sent to a trusted DNS server. The quote shows the packet as
+ * it left, with the port and id the kernel drew (UDP) or the shifted sequence
+ * number (TCP): a pod that sends with IP TTL 1 gets exactly that from the
+ * node (time exceeded), and could hand the values to an accomplice. So these
+ * errors are dropped (Security.md, class 5); the client times out instead of
+ * failing at once (and path MTU discovery toward the server does not work). A quote too short to hold the ports
  * shows nothing and passes. */
 __attribute__((noinline)) int fqdn_dp_icmp_quote(struct __sk_buff *skb)
 {
@@ -1528,7 +1765,8 @@ __attribute__((noinline)) int fqdn_dp_icmp_quote(struct __sk_buff *skb)
 		/* destination unreachable, source quench, redirect, time exceeded, parameter problem */
 		if (icmp_type != 3 && icmp_type != 4 && icmp_type != 5 && icmp_type != 11 && icmp_type != 12)
 			return 0;
-		if (bpf_skb_load_bytes(skb, quote, h, 20) < 0 || (h[0] >> 4) != 4 || h[9] != DP_IPPROTO_UDP)
+		if (bpf_skb_load_bytes(skb, quote, h, 20) < 0 || (h[0] >> 4) != 4 ||
+		    (h[9] != DP_IPPROTO_UDP && h[9] != DP_IPPROTO_TCP))
 			return 0;
 		__builtin_memcpy(daddr, &h[16], 4);
 		quoted_l4 = quote + (h[0] & 0xF) * 4;
@@ -1536,7 +1774,8 @@ __attribute__((noinline)) int fqdn_dp_icmp_quote(struct __sk_buff *skb)
 		/* destination unreachable, packet too big, time exceeded, parameter problem */
 		if (icmp_type < 1 || icmp_type > 4)
 			return 0;
-		if (bpf_skb_load_bytes(skb, quote, h, 40) < 0 || (h[0] >> 4) != 6 || h[6] != DP_IPPROTO_UDP)
+		if (bpf_skb_load_bytes(skb, quote, h, 40) < 0 || (h[0] >> 4) != 6 ||
+		    (h[6] != DP_IPPROTO_UDP && h[6] != DP_IPPROTO_TCP))
 			return 0;
 		__builtin_memcpy(daddr, &h[24], 16);
 		quoted_l4 = quote + 40;
@@ -1570,6 +1809,10 @@ static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_e
 	if (dp_is_trusted_server(p.family, p.saddr, p.sport)) {
 		if (p.proto == DP_IPPROTO_UDP && (ep->flags & FQDN_EP_F_LEARN))
 			return fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+#if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
+		if (p.proto == DP_IPPROTO_TCP && fqdn_dp_tcp_shift(skb, ep->endpoint_id, 0) < 0)
+			return DP_DROP;
+#endif
 		return DP_PASS;
 	}
 	if (p.proto == DP_IPPROTO_UDP && p.sport == DP_DNS_PORT && (ep->flags & FQDN_EP_F_LEARN))

@@ -95,6 +95,21 @@ struct {
 	__type(value, struct fqdn_inflight);
 } fq_inflight SEC(".maps");
 
+/* DNS-over-TCP client connections: the bytes each socket wrote (fqdn_shared.h,
+ * fq_tcp_tx). Not in fqdn_shared.h: Swift would import the ring as a tuple. */
+struct fqdn_tcp_tx {
+	struct fqdn_tcp_tx_head head;
+	__u8 ring[FQDN_TCP_TX_RING + FQDN_TCP_TX_MAX_QUERY];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FQDN_MAX_TCP_SOCKS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fqdn_tcp_tx_key);
+	__type(value, struct fqdn_tcp_tx);
+} fq_tcp_tx SEC(".maps");
+
 /* Learned addresses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -104,4 +104,28 @@ static __always_inline int tcp_trusted_server(__u8 family, const __u8 *addr, __u
 	return bpf_map_lookup_elem(&fq_dns_servers, &k) != 0;
 }
 
+/* The fq_tcp_tx key of a client socket: ts (its fq_tcp_sock) gives the
+ * server side; af and the local address words are the socket context's
+ * (family, local_ip4, local_ip6[4]). The client address is the one its
+ * packets carry: an IPv4-mapped IPv6 socket sends IPv4. */
+static __always_inline void tcp_tx_key(struct fqdn_tcp_tx_key *k, __u32 endpoint_id, const struct fqdn_tcp_sock *ts,
+				       __u32 af, __u32 l4, __u32 w0, __u32 w1, __u32 w2, __u32 w3)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->endpoint_id = endpoint_id;
+	k->family = ts->family;
+	k->client_port = ts->client_port;
+	k->server_port = ts->server_port;
+	__builtin_memcpy(k->server, ts->server, 16);
+	if (ts->family == FQDN_AF_INET) {
+		__u32 a = af == 2 /* AF_INET */ ? l4 : w3;
+		__builtin_memcpy(k->client, &a, 4);
+	} else {
+		__builtin_memcpy(k->client, &w0, 4);
+		__builtin_memcpy(k->client + 4, &w1, 4);
+		__builtin_memcpy(k->client + 8, &w2, 4);
+		__builtin_memcpy(k->client + 12, &w3, 4);
+	}
+}
+
 #endif /* FQDN_DNS_TCP_MAPS_H */

@@ -37,14 +37,19 @@
  *      inbound connections: 30); + fq_inbound.
  *   4: + 2 counters (spoofed sources, answers that did not match their
  *      randomised query: 32); + fq_ep_addr; fqdn_inflight 24 -> 32 bytes
- *      (what a randomised query carried before the kernel rewrote it). */
+ *      (what a randomised query carried before the kernel rewrote it).
+ *   5: + fq_tcp_tx (the bytes each DNS-over-TCP client socket wrote: only
+ *      those may leave toward the server). */
 #ifndef FQDN_LAYOUT_VERSION
-#define FQDN_LAYOUT_VERSION 4
+#define FQDN_LAYOUT_VERSION 5
 #endif
 /* Queries of veth endpoints get a kernel-chosen source port and id (layout 4;
  * the older layouts' builds, made only for the upgrade tests, have no room
  * in fqdn_inflight for what they replace). */
 #define FQDN_QUERY_RANDOMISATION (FQDN_LAYOUT_VERSION >= 4)
+/* TCP payload toward a trusted server must be bytes the client socket wrote
+ * (fq_tcp_tx; layout 5). */
+#define FQDN_TCP_TX_CHECK (FQDN_LAYOUT_VERSION >= 5)
 
 /* ===================================================================== */
 /* 1. Parser limits and reason codes                                      */
@@ -668,6 +673,9 @@ enum fqdn_event_type {
 #define FQDN_QREJ_TCP_FASTOPEN 5 /* data in a SYN to a DNS server (TCP Fast Open) */
 #define FQDN_QREJ_TCP_UNCHECKED 6 /* TCP to a DNS server, DNS over TCP not enabled
 				   * for the endpoint */
+#define FQDN_QREJ_TCP_UNWRITTEN 7 /* TCP data to a DNS server that is not what the
+				   * connection's socket wrote (a crafted segment), or
+				   * no longer kept (fq_tcp_tx) */
 
 /* Why a response taught nothing (FQDN_EV_NOT_LEARNED.reason). */
 #define FQDN_NL_NO_INFLIGHT 1    /* no matching in-flight query: txid/port/server */
@@ -784,6 +792,48 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
 /* fq_tcp_netns (hash): u64 netns cookie of a veth endpoint's pod -> u32 ifindex
  * of its host-side interface (the fq_ep_ifindex key). How a socket, which
  * lives in the pod's namespace, finds its veth endpoint. */
+
+/* fq_tcp_tx (hash, no prealloc; shared with the tc and cgroup_skb programs):
+ * one client connection to a trusted server -> the bytes its socket wrote,
+ * which the sk_msg program checked query by query. A TCP segment toward the
+ * server may carry only those bytes at their place in the stream: a segment
+ * crafted with a raw socket or AF_PACKET (right sequence numbers, other
+ * bytes) is dropped (Documentation/Security.md, class 3 over TCP). Made by
+ * sockops when the client connects, filled by sk_msg, deleted when
+ * it closes (or by the agent with its endpoint).
+ *
+ * On a veth endpoint the same entry hides the connection's sequence numbers
+ * from the pod: the tc programs add client_shift to the client's sequence
+ * numbers on the way out (and take it from the server's acks on the way in)
+ * and server_shift to the server's on the way in (taking it from the
+ * client's acks on the way out). Both are drawn by the kernel when the
+ * client connects; the pod never sees them (SACK, whose blocks would show
+ * them, is taken out of its SYN; ICMP errors quoting its segments are
+ * dropped), so an accomplice it tells its numbers cannot make a segment the
+ * pod's socket accepts (class 5 over TCP). The value is struct
+ * fqdn_tcp_tx in datapath_maps.h: this head, then FQDN_TCP_TX_RING bytes
+ * (the byte at stream offset o is ring[o % FQDN_TCP_TX_RING]) and
+ * FQDN_TCP_TX_MAX_QUERY bytes where a query that wraps is first copied. */
+#define FQDN_TCP_TX_RING 2048     /* bytes kept per connection (a power of 2) */
+#define FQDN_TCP_TX_MAX_QUERY 1024 /* longest query over TCP, length prefix included */
+struct fqdn_tcp_tx_key {
+	__u32 endpoint_id;
+	__u16 client_port;
+	__u16 server_port;
+	__u8 family;   /* FQDN_AF_INET / FQDN_AF_INET6 (of the packets) */
+	__u8 pad[3];
+	__u8 client[16];
+	__u8 server[16];
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_tx_key) == 44, "fqdn_tcp_tx_key layout");
+
+struct fqdn_tcp_tx_head {
+	__u32 stream_seq;   /* client's sequence number of the stream's first byte (ISN + 1; 0 until established) */
+	__u32 written;      /* bytes written so far (mod 2^32) */
+	__u32 client_shift; /* veth endpoints: see above */
+	__u32 server_shift;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_tx_head) == 16, "fqdn_tcp_tx_head layout");
 
 /* fqdn_tcp_sock.flags: receive framing. */
 #define FQDN_TCP_F_BODY 0x1 /* the length prefix is complete: msg_len and have are valid */

@@ -58,7 +58,7 @@ public final class DatapathMaps: @unchecked Sendable {
     public static let sharedNames: [String] = [
         "fq_ep_ifindex", "fq_ep_cgroup", "fq_ep_addr", "fq_ep_info", "fq_policy", "fq_ports", "fq_cidr4", "fq_cidr6",
         "fq_dns_servers", "fq_inflight", "fq_allow4", "fq_allow6", "fq_names", "fq_name_slots",
-        "fq_flows", "fq_inbound", "fq_events", "fq_counters", "fq_meta",
+        "fq_flows", "fq_inbound", "fq_tcp_tx", "fq_events", "fq_counters", "fq_meta",
     ] + TrieMap.allCases.map(\.kernelName)
 
     let epIfindex: KernelMap<UInt32, fqdn_endpoint>
@@ -79,6 +79,8 @@ public final class DatapathMaps: @unchecked Sendable {
     let slots: KernelMap<fqdn_slot_key, fqdn_slot>
     let flows: KernelMap<fqdn_flow_key, fqdn_flow>
     let inbound: KernelMap<fqdn_inbound_key, fqdn_flow>
+    /// DNS-over-TCP connections and the bytes their sockets wrote (read through the head).
+    let tcpTx: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
     let events: BPFMap
     let counters: BPFPerCPUArrayMap<UInt64>
     let meta: KernelMap<UInt32, fqdn_meta>
@@ -101,6 +103,7 @@ public final class DatapathMaps: @unchecked Sendable {
         slots = try KernelMap(open("fq_name_slots"))
         flows = try KernelMap(open("fq_flows"))
         inbound = try KernelMap(open("fq_inbound"))
+        tcpTx = try KernelMap(open("fq_tcp_tx"), valueIsPrefix: true)
         events = try open("fq_events")
         counters = try BPFPerCPUArrayMap(open("fq_counters"))
         meta = try KernelMap(open("fq_meta"))

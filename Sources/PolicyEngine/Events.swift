@@ -45,7 +45,8 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
     /// Why: query_refused: "refused"/"nxdomain"/"drop"; denied: "not_allowed"/"expired"/"port"/
     /// "unclassified"/"neighbor"; malformed: the parser's reason; not_learned:
     /// "no_inflight"/"qname_mismatch"/"untrusted"; learned: "new"/"refreshed"; query_rejected:
-    /// "response"/"opcode"/"qdcount"/"records"/"tcp_fastopen"/"tcp_unchecked".
+    /// "response"/"opcode"/"qdcount"/"records"/"tcp_fastopen"/"tcp_unchecked"/
+    /// "tcp_unwritten".
     public var reason: String?
     /// malformed: offset of the error in the message.
     public var offset: UInt32?
@@ -133,6 +134,7 @@ public struct PolicyEvent: Sendable, Hashable, Codable {
             case FQDN_QREJ_RECORDS: "records"
             case FQDN_QREJ_TCP_FASTOPEN: "tcp_fastopen"
             case FQDN_QREJ_TCP_UNCHECKED: "tcp_unchecked"
+            case FQDN_QREJ_TCP_UNWRITTEN: "tcp_unwritten"
             default: String(e.reason)
             }
         default:

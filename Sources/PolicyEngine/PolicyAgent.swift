@@ -167,6 +167,7 @@ public actor PolicyAgent {
         try removeEndpointKeys(state)
         try forgetLearned(endpointID: state.id)
         try clearSourceAddresses(endpointID: state.id)
+        try forgetTCPConnections(endpointID: state.id)
         if let index = state.ifindex {
             try TCPDatapath.forgetPodNamespaces(pinDirectory: configuration.pinDirectory, ifindex: index)
         }
@@ -476,6 +477,15 @@ public actor PolicyAgent {
         let maps = self.maps
         try bpf { () throws(BPFError) in
             for k in try maps.epAddr.keys() where k.endpoint_id == id { _ = try maps.epAddr.delete(k) }
+        }
+    }
+
+    /// Forgets the DNS-over-TCP connections of a removed endpoint (their sockets may outlive it;
+    /// sockops deletes an entry when its connection closes, but finds it through the endpoint).
+    func forgetTCPConnections(endpointID id: UInt32) throws {
+        let maps = self.maps
+        try bpf { () throws(BPFError) in
+            for k in try maps.tcpTx.keys() where k.endpoint_id == id { _ = try maps.tcpTx.delete(k) }
         }
     }
 

@@ -45,6 +45,7 @@ public final class TCPDatapath: @unchecked Sendable {
     let socks: BPFSockMap<UInt64>
     let sockState: KernelMap<UInt64, fqdn_tcp_sock>
     let buffers: BPFMap
+    let written: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
     let netns: KernelMap<UInt64, UInt32>
     let counters: BPFPerCPUArrayMap<UInt64>
 
@@ -74,6 +75,7 @@ public final class TCPDatapath: @unchecked Sendable {
                                socks: try BPFSockMap(open("fq_tcp_socks")),
                                sockState: try KernelMap(open("fq_tcp_sock")),
                                buffers: try open("fq_tcp_buf"),
+                               written: try KernelMap(open("fq_tcp_tx"), valueIsPrefix: true),
                                netns: try KernelMap(open("fq_tcp_netns")),
                                counters: try BPFPerCPUArrayMap(open("fq_tcp_counters")))
         }
@@ -88,13 +90,15 @@ public final class TCPDatapath: @unchecked Sendable {
     }
 
     init(pinDirectory: String, programs: [Program: BPFProgram], socks: BPFSockMap<UInt64>,
-         sockState: KernelMap<UInt64, fqdn_tcp_sock>, buffers: BPFMap, netns: KernelMap<UInt64, UInt32>,
+         sockState: KernelMap<UInt64, fqdn_tcp_sock>, buffers: BPFMap,
+         written: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>, netns: KernelMap<UInt64, UInt32>,
          counters: BPFPerCPUArrayMap<UInt64>) {
         self.pinDirectory = pinDirectory
         self.programs = programs
         self.socks = socks
         self.sockState = sockState
         self.buffers = buffers
+        self.written = written
         self.netns = netns
         self.counters = counters
     }
@@ -224,6 +228,25 @@ public final class TCPDatapath: @unchecked Sendable {
     public func partialResponses() throws(DatapathError) -> [UInt64] {
         try bpf { () throws(BPFError) in
             try RawMap.keys(buffers).map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        }
+    }
+
+    /// A connection's record of what its client socket wrote (`fq_tcp_tx`): the only bytes
+    /// the egress programs let leave toward the server on it.
+    public struct WrittenStream: Sendable, Hashable {
+        public var endpointID: UInt32
+        public var clientPort: UInt16
+        public var serverPort: UInt16
+        /// Bytes written so far (modulo 2^32).
+        public var bytes: UInt32
+    }
+
+    /// The connections whose written bytes are recorded now.
+    public func writtenStreams() throws(DatapathError) -> [WrittenStream] {
+        try bpf { () throws(BPFError) in
+            try written.entries().map { k, h in
+                WrittenStream(endpointID: k.endpoint_id, clientPort: k.client_port, serverPort: k.server_port, bytes: h.written)
+            }
         }
     }
 

@@ -386,6 +386,88 @@ import Testing
         }
     }
 
+    /// Class 3 over TCP (Documentation/Security.md): the pod's own connection to the trusted
+    /// server, one allowed query written through the socket, then segments crafted with the
+    /// connection's sequence numbers (read from the pod's own traffic) carrying bytes the socket
+    /// never wrote: a refused query, the allowed query again, other bytes over the range already
+    /// sent; IPv4 and IPv6. Sent through AF_PACKET on a veth endpoint (as a pod with CAP_NET_RAW
+    /// would), through a raw IP socket on a cgroup endpoint (AF_PACKET does not pass cgroup hooks).
+    /// None may reach the server's namespace; from a pod that is no endpoint they do (the attack
+    /// is real). The connection itself keeps working.
+    @Test(.kernel, arguments: [TCPWorld.EndpointKind.veth, .cgroup])
+    func craftedSegmentsCarryNothingTheSocketDidNotWrite(kind: TCPWorld.EndpointKind) async throws {
+        try await TCPWorld.with(endpoint: kind) { w in
+            let via = kind == .veth ? "packet" : "ip"
+            let events = EventCollector(try w.agent.events())
+            let before = try await w.agent.counters()
+            let enforced = try w.inject(from: w.pod, via: via, inCgroup: true)
+            let after = try await w.agent.counters()
+            #expect(enforced.sent == 12, "3 segments x 2 repeats x 2 families")
+            #expect(enforced.arrived[w.dns.namespace.name] == 0,
+                    "crafted segments reached the server: \(enforced.samples)")
+            #expect(enforced.answered == [true, true], "the connection itself keeps working")
+            #expect((after[.dnsQueriesRejected] ?? 0) - (before[.dnsQueriesRejected] ?? 0) == UInt64(enforced.sent))
+            let e = try await events.first { $0.kind == .queryRejected }
+            #expect(e?.reason == "tcp_unwritten", "\(String(describing: e))")
+            #expect(try w.tcp.counterValues()[.txWriteDenied] == 0, "no write of the socket failed")
+
+            let control = try w.topology.addPod()
+            let open = try w.inject(from: control, via: via, inCgroup: false)
+            #expect((open.arrived[w.dns.namespace.name] ?? 0) > 0, "the control pod's segments must arrive")
+        }
+    }
+
+    /// Over TCP a query is at most 1,022 bytes (its bytes are kept for the egress check;
+    /// Documentation/TCP.md, "Limits and gaps"): kdig padding its query with 900 bytes is
+    /// answered; padding it with 1,100 bytes, the write fails and the query is reported as
+    /// malformed (the limit), the server never sees it.
+    @Test(.kernel) func queriesOverTheTCPLimitFailClearly() async throws {
+        try await TCPWorld.with { w in
+            let events = EventCollector(try w.agent.events())
+            let ok = try w.inPod("kdig +tcp +time=2 +retry=0 +short +padding=900 @\(w.dns.ipv4) web1.demo.test A")
+            #expect(ok.stdout.contains("10.220.1.2"), "\(ok)")
+            let long = try w.inPod("kdig +tcp +time=2 +retry=0 +padding=1100 @\(w.dns.ipv4) web1.demo.test A")
+            #expect(!long.stdout.contains("10.220.1.2"), "\(long)")
+            let bad = try await events.first { $0.kind == .malformed }
+            #expect(bad?.reason == "limit_message_length")
+            #expect(bad?.proto == "tcp")
+            let c = try await w.agent.counters()
+            #expect(c[.dnsQueriesMalformed] == 1, "\(c)")
+            #expect(try w.tcp.counterValues()[.txWriteDenied] == 1)
+        }
+    }
+
+    /// Class 5 over TCP (Documentation/Security.md): the pod sends its allowed query with IP TTL 1
+    /// (it never reaches the server), reads its connection's numbers from its own traffic and
+    /// hands them to an accomplice off the node (web2), which forges the answer (web1.demo.test
+    /// -> web2's address, from the server's address) with exactly those numbers and with 50
+    /// random ones, IPv4 and IPv6. The datapath shifts the connection's sequence numbers by
+    /// amounts the pod never sees, so the pod's socket accepts none of them and nothing is
+    /// learned. On a pod that is no endpoint the socket does accept the forged bytes (the
+    /// attack is real). SACK is taken out of the pod's SYN (its blocks would show the shift).
+    @Test(.kernel) func answersForgedWithTheConnectionsNumbersAreNotAccepted() async throws {
+        try await TCPWorld.with { w in
+            let enforced = try w.forge(from: w.pod, inCgroup: true, random: 50)
+            #expect(enforced.sent == 2 * 2 * 51)
+            #expect(enforced.received == [false, false], "the pod's socket accepted a forged answer")
+            #expect(enforced.sack == [false, false], "SACK-permitted must be taken out of the pod's SYN")
+            #expect(try await w.learned()["web1.demo.test"]?.contains(w.web2.ipv4) != true)
+            #expect(try w.connects(w.web2.ipv4) == false)
+            let c = try await w.agent.counters()
+            #expect(c[.addressesLearned] == 0, "\(c)")
+
+            let control = try w.topology.addPod()
+            let open = try w.forge(from: control, inCgroup: false, random: 0)
+            #expect(open.received == [true, true], "with the connection's own numbers the forged answer is accepted")
+            #expect(open.sack == [true, true], "the server allows SACK when the SYN offers it")
+
+            // The endpoint's own lookups over TCP still work.
+            let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv4) web1.demo.test A")
+            #expect(dig.stdout.contains("10.220.1.2"), "\(dig)")
+            #expect(try await w.learned()["web1.demo.test"] == ["10.220.1.2"])
+        }
+    }
+
     @Test(.kernel) func ipv6() async throws {
         try await TCPWorld.with { w in
             let dig = try w.inPod("kdig +tcp +time=2 +retry=0 +short @\(w.dns.ipv6) web1.demo.test AAAA")
@@ -552,6 +634,48 @@ struct TCPWorld {
         return r
     }
 
+    /// What the hostile pod's TCP scenarios report.
+    struct HostileRun: Decodable {
+        var sent: Int
+        var arrived: [String: Int]
+        var samples: [[String: String]]
+        /// tcp-inject: the socket's own query after the crafted segments was answered.
+        var answered: [Bool]?
+        /// tcp-forge: the socket received the forged answer; the SYN-ACK allowed SACK.
+        var received: [Bool]?
+        var sack: [Bool]?
+    }
+
+    /// Runs a TCP scenario of the hostile pod (Tests/Security/hostile_pod.py) from `member`,
+    /// in the clients' cgroup or not.
+    func hostile(_ scenario: String, from member: NodeTopology.Member, inCgroup: Bool, _ extra: [String]) throws -> HostileRun {
+        let args = [
+            "/usr/bin/python3", SecurityTests.script, "--pod", member.namespace.name, "--pod-if", member.interface,
+            "--pod-mac", try SecurityTests.mac(member.namespace, member.interface),
+            "--gateway-mac", try SecurityTests.mac(topology.node, member.nodeInterface), "--src4", member.ipv4, "--src6", member.ipv6,
+            "--dns4", dns.ipv4, "--dns6", dns.ipv6, "--scenario", scenario,
+        ] + extra
+        let r = inCgroup ? try cgroup.run(args, check: false) : try runCommand(args, check: false)
+        let line = try #require(r.stdout.split(separator: "\n").last, "the hostile pod printed nothing: \(r)")
+        return try JSONDecoder().decode(HostileRun.self, from: Data(line.utf8))
+    }
+
+    /// tcp-inject, counting what reaches the DNS host.
+    func inject(from member: NodeTopology.Member, via: String, inCgroup: Bool) throws -> HostileRun {
+        try hostile("tcp-inject", from: member, inCgroup: inCgroup,
+                    ["--sink", dns.namespace.name, "--via", via, "--repeat", "2"])
+    }
+
+    /// tcp-forge, web2 as the accomplice forging web1.demo.test -> web2's address.
+    func forge(from member: NodeTopology.Member, inCgroup: Bool, random: Int) throws -> HostileRun {
+        try hostile("tcp-forge", from: member, inCgroup: inCgroup, [
+            "--acc-ns", web2.namespace.name, "--acc-if", web2.interface,
+            "--acc-mac", try SecurityTests.mac(web2.namespace, web2.interface),
+            "--acc-gw-mac", try SecurityTests.mac(topology.node, web2.nodeInterface),
+            "--forge-addr", web2.ipv4, "--forge-random", String(random), "--repeat", "2",
+        ])
+    }
+
     /// Learned names of the endpoint with their live addresses.
     func learned() async throws -> [String: [String]] {
         var out: [String: [String]] = [:]
@@ -569,13 +693,15 @@ struct TCPWorld {
     /// Every connection has closed: no per-connection state and no partial response is left.
     func expectNoConnectionState(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let deadline = ContinuousClock.now + .seconds(3)
-        while try !(tcp.connections().isEmpty && tcp.partialResponses().isEmpty && tcp.sockets().isEmpty),
+        while try !(tcp.connections().isEmpty && tcp.partialResponses().isEmpty && tcp.sockets().isEmpty
+                    && tcp.writtenStreams().isEmpty),
               ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(try tcp.connections().isEmpty, "leaked connection state", sourceLocation: sourceLocation)
         #expect(try tcp.partialResponses().isEmpty, "leaked partial responses", sourceLocation: sourceLocation)
         #expect(try tcp.sockets().isEmpty, "sockets left in the sockhash", sourceLocation: sourceLocation)
+        #expect(try tcp.writtenStreams().isEmpty, "leaked records of written bytes", sourceLocation: sourceLocation)
         let t = try tcp.counterValues()
         #expect(t[.connections] == t[.closed], "every tracked connection closed", sourceLocation: sourceLocation)
         #expect(t[.trackFailed] == 0, sourceLocation: sourceLocation)

@@ -8,6 +8,8 @@ Run as root by the Swift security tests (Tests/PolicyEngineKernelTests/SecurityT
                    --sink NS [--sink NS ...] --scenario NAME [--target4 A --target6 A]
                    [--dns4 A --dns6 A] [--spoof4 A --spoof6 A]
                    [--forge PORT:ID ... --forge-random N --forge-addr A] [--seconds S --seed N]
+                   [--via packet|ip] (tcp-inject)
+                   [--acc-ns NS --acc-if IF --acc-mac MAC --acc-gw-mac MAC] (tcp-forge)
 
 Every frame carries a marker (random per run) in its payload or DNS name. One AF_PACKET
 socket per sink namespace (opened inside it: setns on this thread) sees every frame that
@@ -23,6 +25,7 @@ import os
 import random
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -269,6 +272,157 @@ def forge_frames(a, mk):
     return out
 
 
+def dns_over_tcp(name, txid, mk=None):
+    """A query as DNS over TCP writes it: 2-byte length, then the message."""
+    m = raw(marked_query(mk, txid)) if mk and name is None else raw(DNS(id=txid, rd=1, qd=DNSQR(qname=name)))
+    return len(m).to_bytes(2, "big") + m
+
+
+def tcp_exchange(s, name):
+    """Writes one query on a connected socket; True when a whole answer comes back."""
+    s.sendall(dns_over_tcp(name, random.randint(1, 65535)))
+    want, got = None, b""
+    try:
+        while want is None or len(got) < want + 2:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            got += chunk
+            if want is None and len(got) >= 2:
+                want = int.from_bytes(got[:2], "big")
+    except OSError:
+        return False
+    return True
+
+
+def tcp_numbers(sniff, lport, seen=None):
+    """From the frames a pod sees on its interface (AF_PACKET): the connection's next
+    sequence number in each direction (what it sent, what it received) and whether the
+    server's SYN-ACK allowed SACK; `seen` carries what earlier calls read."""
+    snd, rcv, sack = seen or (None, None, None)
+    while True:
+        try:
+            data, addr = sniff.recvfrom(65535)
+        except BlockingIOError:
+            return snd, rcv, sack
+        f = Ether(data)
+        if TCP not in f:
+            continue
+        t = f[TCP]
+        n = len(bytes(t.payload)) + (1 if t.flags & 0x02 else 0) + (1 if t.flags & 0x01 else 0)
+        end = (t.seq + n) & 0xFFFFFFFF
+        if addr[2] == socket.PACKET_OUTGOING and t.sport == lport:
+            snd = end
+        elif addr[2] != socket.PACKET_OUTGOING and t.dport == lport:
+            rcv = end
+            if t.flags & 0x12 == 0x12:
+                sack = any(o[0] == "SAckOK" for o in t.options)
+
+
+def tcp_inject(a, mk, via, repeat):
+    """Class 3 over TCP: the pod's own connection to the trusted server carries an allowed
+    query written through the socket (the sk_msg program checks it). Then segments crafted
+    with that connection's sequence numbers (read from the pod's own traffic) carry bytes
+    the socket never wrote: a query the DNS rules refuse, the allowed query again (marked),
+    and other bytes over the range the socket already sent. Sent through AF_PACKET (via
+    "packet", as a pod would) or a raw IP socket (via "ip": what a cgroup_skb hook sees).
+    Then the socket writes one more allowed query. Returns (frames sent, [that query was
+    answered, per family])."""
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sniff.bind((a.pod_if, 0))
+    sniff.setblocking(False)
+    packet = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    packet.bind((a.pod_if, 0))
+    sent, answered = 0, []
+    for family, src, dst in ((socket.AF_INET, a.src4, a.dns4), (socket.AF_INET6, a.src6, a.dns6)):
+        s = socket.create_connection((dst, 53), timeout=3)
+        lport = s.getsockname()[1]
+        ok = tcp_exchange(s, "web1.demo.test")
+        time.sleep(0.2)
+        snd, rcv, _ = tcp_numbers(sniff, lport)
+        if not ok or snd is None or rcv is None:
+            raise SystemExit("tcp-inject: the allowed exchange over TCP failed (answered=%s, seq=%s, ack=%s)" % (ok, snd, rcv))
+        written = len(dns_over_tcp("web1.demo.test", 1))
+        payloads = [(snd, dns_over_tcp(mk + ".other.test", 0x4242)),
+                    (snd, dns_over_tcp(None, 0x4343, mk)),
+                    ((snd - written) & 0xFFFFFFFF, dns_over_tcp(mk + ".other.test", 0x4444))]
+        ip = IP(src=src, dst=dst) if family == socket.AF_INET else IPv6(src=src, dst=dst)
+        for _ in range(repeat):
+            for seq, payload in payloads:
+                pkt = ip / TCP(sport=lport, dport=53, flags="PA", seq=seq, ack=rcv, window=502) / Raw(payload)
+                if via == "packet":
+                    packet.send(raw(eth(a) / pkt))
+                else:
+                    r = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                    try:
+                        r.sendto(raw(pkt), (dst, 0))
+                    except PermissionError:
+                        pass  # refused by the cgroup hook (EPERM): dropped, as it should be
+                    r.close()
+                sent += 1
+            time.sleep(0.05)
+        answered.append(tcp_exchange(s, "web1.demo.test"))
+        s.close()
+    return sent, answered
+
+
+def tcp_forge(a, mk, repeat):
+    """Class 5 over TCP: the pod connects to the trusted server, then sends an allowed query
+    (id 0x5151) with IP TTL / hop limit 1, so it never arrives. It reads its connection's
+    numbers from its own traffic (what it sent, what it received) and hands them to an
+    accomplice off the node (--acc-ns), which forges the answer (web1.demo.test A
+    --forge-addr, from the server's address) with exactly those numbers, and with --forge-random
+    random ones. Returns (frames sent, [the socket received the forged bytes, per family],
+    [the server's SYN-ACK allowed SACK, per family])."""
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sniff.bind((a.pod_if, 0))
+    sniff.setblocking(False)
+    enter(a.acc_ns)
+    acc = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    acc.bind((a.acc_if, 0))
+    enter(a.pod)
+    rng = random.Random(a.seed)
+    sent, received, sack = 0, [], []
+    for family, src, dst in ((socket.AF_INET, a.src4, a.dns4), (socket.AF_INET6, a.src6, a.dns6)):
+        s = socket.create_connection((dst, 53), timeout=3)
+        lport = s.getsockname()[1]
+        time.sleep(0.1)
+        seen = tcp_numbers(sniff, lport)
+        sack.append(bool(seen[2]))
+        if family == socket.AF_INET:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 1)
+        else:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 1)
+        s.sendall(dns_over_tcp("web1.demo.test", 0x5151))
+        time.sleep(0.3)
+        snd, rcv, _ = tcp_numbers(sniff, lport, seen)
+        if snd is None or rcv is None:
+            raise SystemExit("tcp-forge: no numbers seen (seq=%s, ack=%s)" % (snd, rcv))
+        d = raw(DNS(id=0x5151, qr=1, aa=1, rd=1, ra=1, qd=DNSQR(qname="web1.demo.test"),
+                    an=DNSRR(rrname="web1.demo.test", type="A", ttl=3600, rdata=a.forge_addr),
+                    ar=DNSRR(rrname="marker.demo.test", type="TXT", ttl=60, rdata=mk)))
+        payload = len(d).to_bytes(2, "big") + d
+        ip = IP(src=dst, dst=src) if family == socket.AF_INET else IPv6(src=dst, dst=src)
+        numbers = [(rcv, snd)] + [(rng.getrandbits(32), rng.getrandbits(32)) for _ in range(a.forge_random)]
+        for _ in range(repeat):
+            for seq, ack in numbers:
+                f = Ether(src=a.acc_mac, dst=a.acc_gw_mac) / ip / TCP(sport=53, dport=lport, flags="PA", seq=seq, ack=ack,
+                                                                     window=502) / Raw(payload)
+                acc.send(raw(f))
+                sent += 1
+            time.sleep(0.05)
+        s.settimeout(1.5)
+        try:
+            got = s.recv(4096)
+        except (socket.timeout, OSError):
+            got = b""
+        received.append(mk.encode() in got)
+        # Abortive close: the query still waits for its (TTL 1) retransmissions.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    return sent, received, sack
+
+
 SCENARIOS = {"vlan": vlan_frames, "nd": nd_frames, "dns": dns_frames, "reply": reply_frames,
              "spoof": spoof_frames, "own-source": own_source_frames, "query": query_frames,
              "query-ttl1": query_ttl1_frames,
@@ -293,10 +447,15 @@ def main():
     ap.add_argument("--forge-random", type=int, default=0)
     ap.add_argument("--forge-addr", default="")
     ap.add_argument("--sink", action="append", default=[])
-    ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS) + ["random"])
+    ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS) + ["random", "tcp-inject", "tcp-forge"])
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--acc-ns", default="", help="the accomplice's namespace (tcp-forge)")
+    ap.add_argument("--acc-if", default="eth0")
+    ap.add_argument("--acc-mac", default="")
+    ap.add_argument("--acc-gw-mac", default="")
+    ap.add_argument("--via", choices=["packet", "ip"], default="packet", help="how tcp-inject sends its segments")
     a = ap.parse_args()
 
     marker = "fqdnmark%08x" % random.SystemRandom().getrandbits(32)
@@ -307,7 +466,12 @@ def main():
     counts = {ns: 0 for ns in a.sink}
     samples = []
     sent = 0
-    if a.scenario == "random":
+    extra = {}
+    if a.scenario == "tcp-inject":
+        sent, extra["answered"] = tcp_inject(a, marker, a.via, a.repeat)
+    elif a.scenario == "tcp-forge":
+        sent, extra["received"], extra["sack"] = tcp_forge(a, marker, a.repeat)
+    elif a.scenario == "random":
         rng = random.Random(a.seed)
         end = time.monotonic() + a.seconds
         while time.monotonic() < end:
@@ -326,7 +490,7 @@ def main():
                 sent += 1
             time.sleep(0.05)
     drain(socks, marker, counts, samples, time.monotonic() + 1.0)
-    print(json.dumps({"sent": sent, "marker": marker, "arrived": counts, "samples": samples}))
+    print(json.dumps(dict({"sent": sent, "marker": marker, "arrived": counts, "samples": samples}, **extra)))
 
 
 if __name__ == "__main__":
