@@ -1502,50 +1502,32 @@ static long dp_tx_cmp_step(__u64 i, void *arg)
 	return 0;
 }
 
-/* A TCP segment with data from the endpoint toward a trusted server: 1 when
- * its payload is exactly what the connection's socket wrote at that place in
- * the stream (fq_tcp_tx, recorded by the sk_msg program after the query
- * passed the DNS rules), 0 otherwise: a segment crafted with a raw socket or
- * AF_PACKET, a connection that is not tracked (established before DNS over
- * TCP was enabled, or a map was full), or a retransmission of bytes no longer
- * kept. Retransmissions, segments merged or split by TCP all carry the
- * written bytes and pass. A global function: verified once, its loop off the
- * stack of the parser's call chain. */
-__attribute__((noinline)) int fqdn_dp_tcp_tx(struct __sk_buff *skb, __u32 endpoint_id)
+/* A TCP segment with data from the endpoint toward a trusted server, on the
+ * connection whose fq_tcp_tx entry is tx (seq: its sequence number, data at
+ * skb offset off, len bytes): 1 when the payload is exactly what the
+ * connection's socket wrote at that place in the stream (recorded by the
+ * sk_msg program after the query passed the DNS rules). Retransmissions and
+ * segments merged or split by TCP all carry the written bytes and pass; a
+ * segment crafted with a raw socket or AF_PACKET does not, nor a
+ * retransmission of bytes no longer kept. */
+static __always_inline int dp_tcp_written(struct __sk_buff *skb, struct fqdn_tcp_tx *tx, __u32 seq, __u32 off, __u32 len)
 {
-	struct fqdn_tcp_tx_key k = {};
 	struct dp_tx_cmp c = {};
-	struct fqdn_tcp_tx *tx;
-	struct dp_pkt p;
-	__u8 h[13];
-	__u32 seq, kept;
+	__u32 kept;
 
-	if (!skb || dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_TCP || !p.l4_off || !p.tcp_data)
-		return 0;
-	k.endpoint_id = endpoint_id;
-	k.family = p.family;
-	k.client_port = p.sport;
-	k.server_port = p.dport;
-	dp_copy16(k.client, p.saddr);
-	dp_copy16(k.server, p.daddr);
-	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
-	if (!tx || bpf_skb_load_bytes(skb, p.l4_off, h, sizeof(h)) < 0)
-		return 0;
-	seq = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
 	c.pos = seq - tx->head.stream_seq;
 	/* Bytes written from pos on; all of the segment's must be among them,
 	 * and still in the ring. */
 	kept = tx->head.written - c.pos;
-	if (p.tcp_data > FQDN_TCP_TX_RING || kept > FQDN_TCP_TX_RING || kept > tx->head.written || kept < p.tcp_data)
+	if (len > FQDN_TCP_TX_RING || kept > FQDN_TCP_TX_RING || kept > tx->head.written || kept < len)
 		return 0;
 	c.skb = skb;
 	c.tx = tx;
-	c.off = p.l4_off + (h[12] >> 4) * 4;
-	c.len = p.tcp_data;
-	bpf_loop((p.tcp_data + DP_TX_CHUNK - 1) / DP_TX_CHUNK, dp_tx_cmp_step, &c, 0);
+	c.off = off;
+	c.len = len;
+	bpf_loop((len + DP_TX_CHUNK - 1) / DP_TX_CHUNK, dp_tx_cmp_step, &c, 0);
 	return !c.differs;
 }
-
 
 #if DP_ATTACH == DP_ATTACH_VETH
 #define DP_TCPOPT_EOL 0
@@ -1631,22 +1613,55 @@ static __always_inline int dp_tcp_no_sack(struct __sk_buff *skb, __u32 l4, __u32
 	return bpf_skb_store_bytes(skb, l4 + 20 + i, &nops, 2, 0) < 0 ? -1 : 0;
 }
 
-/* A TCP segment between a veth endpoint and a trusted server on a tracked
- * connection (fq_tcp_tx): its sequence and acknowledgement numbers shifted
- * by the connection's secret amounts (fqdn_shared.h, fq_tcp_tx), so the pod
- * knows neither the server's sequence numbers nor its own as the server sees
- * them; SACK-permitted taken out of the SYN. out: toward the server. 0 (done,
- * or nothing to shift: no tracked connection), -1: drop (not rewritten). */
-__attribute__((noinline)) int fqdn_dp_tcp_shift(struct __sk_buff *skb, __u32 endpoint_id, __u32 out)
+/* Shifts the sequence and acknowledgement numbers of a segment of the
+ * connection whose fq_tcp_tx entry is tx by the connection's secret amounts
+ * (fqdn_shared.h, fq_tcp_tx), so the pod knows neither the server's sequence
+ * numbers nor its own as the server sees them; SACK-permitted is taken out
+ * of the pod's SYN. h: the TCP header's first 20 bytes. out: toward the
+ * server. 0, or -1 when the segment could not be rewritten. */
+static __always_inline int dp_tcp_shift(struct __sk_buff *skb, const struct fqdn_tcp_tx *tx, __u32 l4, const __u8 *h,
+					__u32 out)
+{
+	__u32 seq, ack, nseq, nack;
+
+	__builtin_memcpy(&seq, &h[4], 4);
+	__builtin_memcpy(&ack, &h[8], 4);
+	nseq = bpf_htonl(bpf_ntohl(seq) + (out ? tx->head.client_shift : tx->head.server_shift));
+	nack = bpf_htonl(bpf_ntohl(ack) - (out ? tx->head.server_shift : tx->head.client_shift));
+	if (bpf_l4_csum_replace(skb, l4 + 16, seq, nseq, 4) < 0 || bpf_skb_store_bytes(skb, l4 + 4, &nseq, 4, 0) < 0)
+		return -1;
+	if (h[13] & DP_TCP_ACK) {
+		if (bpf_l4_csum_replace(skb, l4 + 16, ack, nack, 4) < 0 ||
+		    bpf_skb_store_bytes(skb, l4 + 8, &nack, 4, 0) < 0)
+			return -1;
+	}
+	if (out && (h[13] & DP_TCP_SYN))
+		return dp_tcp_no_sack(skb, l4, (h[12] >> 4) * 4);
+	return 0;
+}
+#endif
+
+/* What fqdn_dp_tcp decided. */
+#define DP_TCP_OK 0
+#define DP_TCP_UNWRITTEN 1 /* data the socket did not write: reject */
+#define DP_TCP_BROKEN 2    /* could not be read or rewritten: drop */
+
+/* A TCP segment between the endpoint and a trusted server's DNS port (out:
+ * from the endpoint). Its connection's fq_tcp_tx entry is looked up once:
+ * data toward the server must be what the socket wrote (dp_tcp_written; on a
+ * connection without an entry, never tracked, nothing was), and on a veth
+ * endpoint the numbers of every segment of a tracked connection are shifted
+ * (dp_tcp_shift). A global function: verified once, its loops off the stack
+ * of the parser's call chain. */
+__attribute__((noinline)) int fqdn_dp_tcp(struct __sk_buff *skb, __u32 endpoint_id, __u32 out)
 {
 	struct fqdn_tcp_tx_key k = {};
 	struct fqdn_tcp_tx *tx;
 	struct dp_pkt p;
-	__u32 seq, ack, nseq, nack, hdr;
 	__u8 h[20];
 
 	if (!skb || dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_TCP || !p.l4_off)
-		return 0;
+		return DP_TCP_BROKEN;
 	k.endpoint_id = endpoint_id;
 	k.family = p.family;
 	if (out) {
@@ -1662,27 +1677,19 @@ __attribute__((noinline)) int fqdn_dp_tcp_shift(struct __sk_buff *skb, __u32 end
 	}
 	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
 	if (!tx)
-		return 0;
+		return out && p.tcp_data ? DP_TCP_UNWRITTEN : DP_TCP_OK;
 	if (bpf_skb_load_bytes(skb, p.l4_off, h, sizeof(h)) < 0)
-		return -1;
-	__builtin_memcpy(&seq, &h[4], 4);
-	__builtin_memcpy(&ack, &h[8], 4);
-	nseq = bpf_htonl(bpf_ntohl(seq) + (out ? tx->head.client_shift : tx->head.server_shift));
-	nack = bpf_htonl(bpf_ntohl(ack) - (out ? tx->head.server_shift : tx->head.client_shift));
-	if (bpf_l4_csum_replace(skb, p.l4_off + 16, seq, nseq, 4) < 0 ||
-	    bpf_skb_store_bytes(skb, p.l4_off + 4, &nseq, 4, 0) < 0)
-		return -1;
-	if (p.tcp_flags & DP_TCP_ACK) {
-		if (bpf_l4_csum_replace(skb, p.l4_off + 16, ack, nack, 4) < 0 ||
-		    bpf_skb_store_bytes(skb, p.l4_off + 8, &nack, 4, 0) < 0)
-			return -1;
-	}
-	hdr = (h[12] >> 4) * 4;
-	if (out && (p.tcp_flags & DP_TCP_SYN))
-		return dp_tcp_no_sack(skb, p.l4_off, hdr);
-	return 0;
-}
+		return DP_TCP_BROKEN;
+	if (out && p.tcp_data &&
+	    !dp_tcp_written(skb, tx, ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7],
+			    p.l4_off + (h[12] >> 4) * 4, p.tcp_data))
+		return DP_TCP_UNWRITTEN;
+#if DP_ATTACH == DP_ATTACH_VETH
+	if (dp_tcp_shift(skb, tx, p.l4_off, h, out) < 0)
+		return DP_TCP_BROKEN;
 #endif
+	return DP_TCP_OK;
+}
 #endif
 
 /* Traffic leaving the endpoint (pod egress = host-side veth ingress;
@@ -1719,17 +1726,17 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNCHECKED, 0);
 				return DP_DROP;
 			}
-#if FQDN_TCP_TX_CHECK
-			/* Only the bytes the socket wrote (sk_msg checked them). */
-			if (!fqdn_dp_tcp_tx(skb, ep->endpoint_id)) {
-				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNWRITTEN, 0);
-				return DP_DROP;
-			}
-#endif
 		}
-#if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
-		if (p.proto == DP_IPPROTO_TCP && fqdn_dp_tcp_shift(skb, ep->endpoint_id, 1) < 0)
-			return DP_DROP;
+#if FQDN_TCP_TX_CHECK
+		/* Data only as the socket wrote it (sk_msg checked it); on a veth
+		 * endpoint every segment's numbers shifted. */
+		if (p.proto == DP_IPPROTO_TCP && (DP_ATTACH == DP_ATTACH_VETH || p.tcp_data)) {
+			int t = fqdn_dp_tcp(skb, ep->endpoint_id, 1);
+			if (t == DP_TCP_UNWRITTEN)
+				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNWRITTEN, 0);
+			if (t != DP_TCP_OK)
+				return DP_DROP;
+		}
 #endif
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
 		return DP_PASS;
@@ -1810,7 +1817,7 @@ static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_e
 		if (p.proto == DP_IPPROTO_UDP && (ep->flags & FQDN_EP_F_LEARN))
 			return fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
 #if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
-		if (p.proto == DP_IPPROTO_TCP && fqdn_dp_tcp_shift(skb, ep->endpoint_id, 0) < 0)
+		if (p.proto == DP_IPPROTO_TCP && fqdn_dp_tcp(skb, ep->endpoint_id, 0) != DP_TCP_OK)
 			return DP_DROP;
 #endif
 		return DP_PASS;

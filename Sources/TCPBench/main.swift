@@ -1,13 +1,15 @@
 // TCPBench: what the DNS-over-TCP programs add to TCP DNS (Documentation/TCP.md), measured in
 // one run against the same Knot server from the same client namespace and cgroup, modes
-// interleaved (none, datapath, tcp, none, datapath, tcp, ...), medians over the repetitions:
+// interleaved (none, tcp, none, tcp, ...), medians over the repetitions:
 //
 //   none       no FQDNPolicy program on the path;
-//   datapath   the agent's veth endpoint programs (tc) enforce a policy on the pod; TCP DNS
-//              passes them as DNS to a trusted server; the TCP programs are off;
-//   tcp        the same plus the DNS-over-TCP programs (sockops, sk_skb, sk_msg): every
-//              query framed, recorded in flight and checked, every answer framed, parsed
-//              and learned from.
+//   tcp        the agent's veth endpoint programs (tc) enforce a policy on the pod, with the
+//              DNS-over-TCP programs (sockops, sk_skb, sk_msg): every query framed, recorded
+//              in flight and checked, every answer framed, parsed and learned from, every
+//              segment compared with what the socket wrote and its numbers shifted.
+//
+// (A mode with the tc programs alone is gone: the datapath fails closed, so TCP to a trusted
+// server carries no data when DNS over TCP is not enabled for the endpoint.)
 //
 // Figures per mode: latency of queries on a persistent connection at a fixed rate (dnsperf
 // -m tcp -v: p50/p99), the most queries per second (dnsperf -m tcp, several connections,
@@ -53,7 +55,7 @@ struct Options {
     }
 }
 
-enum Mode: String, CaseIterable { case none, datapath, tcp }
+enum Mode: String, CaseIterable { case none, tcp }
 
 struct Sample {
     var p50 = 0.0, p99 = 0.0, fixedLost = 0.0, qps = 0.0, pingP50 = 0.0, pingP99 = 0.0, connP50 = 0.0, connP99 = 0.0
@@ -198,9 +200,6 @@ struct TCPBench {
             case .none:
                 if present { try await agent.removeEndpoint(named: "pod0") }
                 try tcp.detachSockops(cgroup: cgroup.path)
-            case .datapath:
-                if !present { try await agent.addEndpoint(endpoint) }
-                try tcp.detachSockops(cgroup: cgroup.path)
             case .tcp:
                 if !present { try await agent.addEndpoint(endpoint) }
                 try await agent.enableTCP(tcp, endpoint: "pod0", podNamespace: pod.namespace.name, sockopsCgroup: cgroup.path)
@@ -278,7 +277,7 @@ struct TCPBench {
                          med(m, \.pingP50), med(m, \.pingP99), med(m, \.connP50), med(m, \.connP99), counted[m]?.0 ?? 0))
         }
         print("")
-        for (m, base) in [(Mode.tcp, Mode.none), (.tcp, .datapath), (.datapath, .none)] {
+        for (m, base) in [(Mode.tcp, Mode.none)] {
             func d(_ k: KeyPath<Sample, Double>) -> String {
                 String(format: "%+.1f µs (x%.2f)", med(m, k) - med(base, k), med(m, k) / med(base, k))
             }
@@ -290,7 +289,7 @@ struct TCPBench {
             for l in progLines { print("- " + l) }
         }
         if (counted[.tcp]?.0 ?? 0) == 0 { log("warning: the TCP programs framed nothing in tcp mode") }
-        if (counted[.none]?.0 ?? 0) + (counted[.datapath]?.0 ?? 0) != 0 { log("warning: the TCP programs framed responses outside tcp mode") }
+        if (counted[.none]?.0 ?? 0) != 0 { log("warning: the TCP programs framed responses outside tcp mode") }
         try await agent.shutdown(removeDatapath: true)
     }
 
