@@ -10,8 +10,8 @@
  *                cgroup or nearest ancestor that is a cgroup endpoint, else
  *                the veth endpoint of the socket's network namespace
  *                (fq_tcp_netns); kept in the socket's storage.
- *                The connection's fq_tcp_tx entry with its two sequence
- *                number shifts (drawn here); state callbacks on.
+ *                The connection's fq_tcp_tx entry; state callbacks on (so
+ *                a connect that fails deletes it too).
  *   established  fq_tcp_sock entry, fq_tcp_tx's stream start (snd_una),
  *                fq_tcp_socks insert.
  *   close        fq_tcp_sock, fq_tcp_tx and any partial response (fq_tcp_buf)
@@ -75,7 +75,6 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 {
 	struct bpf_sock *sk = ops->sk;
 	struct fqdn_tcp_tx_key k;
-	struct fqdn_tcp_tx *tx;
 	struct fqdn_tcp_sk *st;
 	__u8 family, addr[16];
 	__u16 port;
@@ -116,21 +115,13 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 	st->ifindex = ifindex;
 	st->flags = 0;
 	/* The connection's fq_tcp_tx entry, made before the SYN leaves (the port
-	 * is bound, the SYN not sent yet): the tc programs shift its sequence
-	 * numbers from the first segment on. Nothing is written until it is
-	 * established (stream_seq 0, written 0: any data is dropped). */
+	 * is bound). Nothing is written until it is established (stream_seq 0,
+	 * written 0: any data is dropped). */
 	blank = bpf_map_lookup_elem(&fq_tcp_zero, &zero);
 	if (!blank || !tx_key(ops, cgroup, ifindex, &k) || bpf_map_update_elem(&fq_tcp_tx, &k, blank, BPF_ANY) < 0) {
 		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
 		return;
 	}
-	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
-	if (!tx) {
-		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
-		return;
-	}
-	tx->head.client_shift = bpf_get_prandom_u32();
-	tx->head.server_shift = bpf_get_prandom_u32();
 	/* Closing (also a connect that fails) deletes it. */
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }

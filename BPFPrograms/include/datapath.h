@@ -1613,21 +1613,78 @@ static __always_inline int dp_tcp_no_sack(struct __sk_buff *skb, __u32 l4, __u32
 	return bpf_skb_store_bytes(skb, l4 + 20 + i, &nops, 2, 0) < 0 ? -1 : 0;
 }
 
-/* Shifts the sequence and acknowledgement numbers of a segment of the
- * connection whose fq_tcp_tx entry is tx by the connection's secret amounts
- * (fqdn_shared.h, fq_tcp_tx), so the pod knows neither the server's sequence
- * numbers nor its own as the server sees them; SACK-permitted is taken out
- * of the pod's SYN. h: the TCP header's first 20 bytes. out: toward the
- * server. 0, or -1 when the segment could not be rewritten. */
-static __always_inline int dp_tcp_shift(struct __sk_buff *skb, const struct fqdn_tcp_tx *tx, __u32 l4, const __u8 *h,
+#define DP_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define DP_SIPROUND                                                                                              \
+	do {                                                                                                     \
+		v0 += v1;                                                                                        \
+		v1 = DP_ROTL64(v1, 13);                                                                          \
+		v1 ^= v0;                                                                                        \
+		v0 = DP_ROTL64(v0, 32);                                                                          \
+		v2 += v3;                                                                                        \
+		v3 = DP_ROTL64(v3, 16);                                                                          \
+		v3 ^= v2;                                                                                        \
+		v0 += v3;                                                                                        \
+		v3 = DP_ROTL64(v3, 21);                                                                          \
+		v3 ^= v0;                                                                                        \
+		v2 += v1;                                                                                        \
+		v1 = DP_ROTL64(v1, 17);                                                                          \
+		v1 ^= v2;                                                                                        \
+		v2 = DP_ROTL64(v2, 32);                                                                          \
+	} while (0)
+
+/* SipHash-2-4 of a connection's key (its 44 bytes and 4 zero bytes, as six
+ * little-endian words) under the secret: the two sequence number shifts. */
+static __always_inline __u64 dp_tcp_shifts(const struct fqdn_tcp_tx_key *k, const struct fqdn_secret *key)
+{
+	__u64 m[6] = {}, v0, v1, v2, v3, b = (__u64)48 << 56;
+	int i;
+
+	__builtin_memcpy(m, k, sizeof(*k));
+	v0 = key->k0 ^ 0x736f6d6570736575ULL;
+	v1 = key->k1 ^ 0x646f72616e646f6dULL;
+	v2 = key->k0 ^ 0x6c7967656e657261ULL;
+	v3 = key->k1 ^ 0x7465646279746573ULL;
+#pragma unroll
+	for (i = 0; i < 6; i++) {
+		v3 ^= m[i];
+		DP_SIPROUND;
+		DP_SIPROUND;
+		v0 ^= m[i];
+	}
+	v3 ^= b;
+	DP_SIPROUND;
+	DP_SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	DP_SIPROUND;
+	DP_SIPROUND;
+	DP_SIPROUND;
+	DP_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Shifts the sequence and acknowledgement numbers of a segment between a
+ * veth endpoint and a trusted server's DNS port (fqdn_shared.h, fq_secret);
+ * SACK-permitted is taken out of the pod's SYN. k: the connection; h: the TCP
+ * header's first 20 bytes; out: toward the server. 0, or -1 when the segment
+ * cannot be rewritten (or no secret was ever written). */
+static __always_inline int dp_tcp_shift(struct __sk_buff *skb, const struct fqdn_tcp_tx_key *k, __u32 l4, const __u8 *h,
 					__u32 out)
 {
-	__u32 seq, ack, nseq, nack;
+	struct fqdn_secret *key;
+	__u32 zero = 0, seq, ack, nseq, nack, cs, ss;
+	__u64 shifts;
 
+	key = bpf_map_lookup_elem(&fq_secret, &zero);
+	if (!key || !(key->k0 | key->k1))
+		return -1;
+	shifts = dp_tcp_shifts(k, key);
+	cs = (__u32)shifts;
+	ss = (__u32)(shifts >> 32);
 	__builtin_memcpy(&seq, &h[4], 4);
 	__builtin_memcpy(&ack, &h[8], 4);
-	nseq = bpf_htonl(bpf_ntohl(seq) + (out ? tx->head.client_shift : tx->head.server_shift));
-	nack = bpf_htonl(bpf_ntohl(ack) - (out ? tx->head.server_shift : tx->head.client_shift));
+	nseq = bpf_htonl(bpf_ntohl(seq) + (out ? cs : ss));
+	nack = bpf_htonl(bpf_ntohl(ack) - (out ? ss : cs));
 	if (bpf_l4_csum_replace(skb, l4 + 16, seq, nseq, 4) < 0 || bpf_skb_store_bytes(skb, l4 + 4, &nseq, 4, 0) < 0)
 		return -1;
 	if (h[13] & DP_TCP_ACK) {
@@ -1647,12 +1704,11 @@ static __always_inline int dp_tcp_shift(struct __sk_buff *skb, const struct fqdn
 #define DP_TCP_BROKEN 2    /* could not be read or rewritten: drop */
 
 /* A TCP segment between the endpoint and a trusted server's DNS port (out:
- * from the endpoint). Its connection's fq_tcp_tx entry is looked up once:
- * data toward the server must be what the socket wrote (dp_tcp_written; on a
- * connection without an entry, never tracked, nothing was), and on a veth
- * endpoint the numbers of every segment of a tracked connection are shifted
- * (dp_tcp_shift). A global function: verified once, its loops off the stack
- * of the parser's call chain. */
+ * from the endpoint). Data toward the server must be what the connection's
+ * socket wrote (dp_tcp_written, on its fq_tcp_tx entry; on a connection
+ * without one, never tracked, nothing was); on a veth endpoint the numbers of
+ * every segment are shifted (dp_tcp_shift). A global function: verified
+ * once, its loops off the stack of the parser's call chain. */
 __attribute__((noinline)) int fqdn_dp_tcp(struct __sk_buff *skb, __u32 endpoint_id, __u32 out)
 {
 	struct fqdn_tcp_tx_key k = {};
@@ -1675,17 +1731,16 @@ __attribute__((noinline)) int fqdn_dp_tcp(struct __sk_buff *skb, __u32 endpoint_
 		dp_copy16(k.client, p.daddr);
 		dp_copy16(k.server, p.saddr);
 	}
-	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
-	if (!tx)
-		return out && p.tcp_data ? DP_TCP_UNWRITTEN : DP_TCP_OK;
 	if (bpf_skb_load_bytes(skb, p.l4_off, h, sizeof(h)) < 0)
 		return DP_TCP_BROKEN;
-	if (out && p.tcp_data &&
-	    !dp_tcp_written(skb, tx, ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7],
-			    p.l4_off + (h[12] >> 4) * 4, p.tcp_data))
-		return DP_TCP_UNWRITTEN;
+	if (out && p.tcp_data) {
+		tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
+		if (!tx || !dp_tcp_written(skb, tx, ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7],
+					   p.l4_off + (h[12] >> 4) * 4, p.tcp_data))
+			return DP_TCP_UNWRITTEN;
+	}
 #if DP_ATTACH == DP_ATTACH_VETH
-	if (dp_tcp_shift(skb, tx, p.l4_off, h, out) < 0)
+	if (dp_tcp_shift(skb, &k, p.l4_off, h, out) < 0)
 		return DP_TCP_BROKEN;
 #endif
 	return DP_TCP_OK;

@@ -110,6 +110,14 @@ struct {
 	__type(value, struct fqdn_tcp_tx);
 } fq_tcp_tx SEC(".maps");
 
+/* The key of the TCP sequence number shift (fqdn_shared.h, fq_secret). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fqdn_secret);
+} fq_secret SEC(".maps");
+
 /* Learned addresses. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

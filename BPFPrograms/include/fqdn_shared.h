@@ -39,7 +39,8 @@
  *      randomised query: 32); + fq_ep_addr; fqdn_inflight 24 -> 32 bytes
  *      (what a randomised query carried before the kernel rewrote it).
  *   5: + fq_tcp_tx (the bytes each DNS-over-TCP client socket wrote: only
- *      those may leave toward the server). */
+ *      those may leave toward the server); + fq_secret (the key of the TCP
+ *      sequence number shift). */
 #ifndef FQDN_LAYOUT_VERSION
 #define FQDN_LAYOUT_VERSION 5
 #endif
@@ -802,15 +803,7 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
  * sockops when the client connects, filled by sk_msg, deleted when
  * it closes (or by the agent with its endpoint).
  *
- * On a veth endpoint the same entry hides the connection's sequence numbers
- * from the pod: the tc programs add client_shift to the client's sequence
- * numbers on the way out (and take it from the server's acks on the way in)
- * and server_shift to the server's on the way in (taking it from the
- * client's acks on the way out). Both are drawn by the kernel when the
- * client connects; the pod never sees them (SACK, whose blocks would show
- * them, is taken out of its SYN; ICMP errors quoting its segments are
- * dropped), so an accomplice it tells its numbers cannot make a segment the
- * pod's socket accepts (class 5 over TCP). The value is struct
+ * The value is struct
  * fqdn_tcp_tx in datapath_maps.h: this head, then FQDN_TCP_TX_RING bytes
  * (the byte at stream offset o is ring[o % FQDN_TCP_TX_RING]) and
  * FQDN_TCP_TX_MAX_QUERY bytes where a query that wraps is first copied. */
@@ -828,12 +821,30 @@ struct fqdn_tcp_tx_key {
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_tx_key) == 44, "fqdn_tcp_tx_key layout");
 
 struct fqdn_tcp_tx_head {
-	__u32 stream_seq;   /* client's sequence number of the stream's first byte (ISN + 1; 0 until established) */
-	__u32 written;      /* bytes written so far (mod 2^32) */
-	__u32 client_shift; /* veth endpoints: see above */
-	__u32 server_shift;
+	__u32 stream_seq; /* client's sequence number of the stream's first byte (ISN + 1; 0 until established) */
+	__u32 written;    /* bytes written so far (mod 2^32) */
 };
-FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_tx_head) == 16, "fqdn_tcp_tx_head layout");
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_tcp_tx_head) == 8, "fqdn_tcp_tx_head layout");
+
+/* fq_secret (array, 1 entry): a key the agent draws (getrandom) when it makes
+ * the datapath, kept pinned. On a veth endpoint the tc programs shift the
+ * sequence numbers of every segment between the endpoint and a trusted
+ * server's DNS port by amounts computed from it and the connection (SipHash-
+ * 2-4 of the fqdn_tcp_tx_key: the low 32 bits are added to the client's
+ * sequence numbers on the way out and taken from the server's acks on the
+ * way in, the high 32 bits the same for the server's), so the pod knows
+ * neither the server's numbers nor its own as the server sees them, and an
+ * accomplice it tells its numbers cannot make a segment the pod's socket
+ * accepts (class 5 over TCP). A function of the connection, not state: a
+ * segment still in flight when the socket closes is shifted like the rest.
+ * What would show the shift (SACK blocks; ICMP errors quoting the pod's
+ * segments) is kept from the pod. All zero (never written): segments to a
+ * trusted server are dropped. */
+struct fqdn_secret {
+	__u64 k0;
+	__u64 k1;
+};
+FQDN_STATIC_ASSERT(sizeof(struct fqdn_secret) == 16, "fqdn_secret layout");
 
 /* fqdn_tcp_sock.flags: receive framing. */
 #define FQDN_TCP_F_BODY 0x1 /* the length prefix is complete: msg_len and have are valid */

@@ -58,7 +58,7 @@ public final class DatapathMaps: @unchecked Sendable {
     public static let sharedNames: [String] = [
         "fq_ep_ifindex", "fq_ep_cgroup", "fq_ep_addr", "fq_ep_info", "fq_policy", "fq_ports", "fq_cidr4", "fq_cidr6",
         "fq_dns_servers", "fq_inflight", "fq_allow4", "fq_allow6", "fq_names", "fq_name_slots",
-        "fq_flows", "fq_inbound", "fq_tcp_tx", "fq_events", "fq_counters", "fq_meta",
+        "fq_flows", "fq_inbound", "fq_tcp_tx", "fq_secret", "fq_events", "fq_counters", "fq_meta",
     ] + TrieMap.allCases.map(\.kernelName)
 
     let epIfindex: KernelMap<UInt32, fqdn_endpoint>
@@ -81,6 +81,8 @@ public final class DatapathMaps: @unchecked Sendable {
     let inbound: KernelMap<fqdn_inbound_key, fqdn_flow>
     /// DNS-over-TCP connections and the bytes their sockets wrote (read through the head).
     let tcpTx: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
+    /// The key of the TCP sequence number shift.
+    let secret: KernelMap<UInt32, fqdn_secret>
     let events: BPFMap
     let counters: BPFPerCPUArrayMap<UInt64>
     let meta: KernelMap<UInt32, fqdn_meta>
@@ -104,6 +106,7 @@ public final class DatapathMaps: @unchecked Sendable {
         flows = try KernelMap(open("fq_flows"))
         inbound = try KernelMap(open("fq_inbound"))
         tcpTx = try KernelMap(open("fq_tcp_tx"), valueIsPrefix: true)
+        secret = try KernelMap(open("fq_secret"))
         events = try open("fq_events")
         counters = try BPFPerCPUArrayMap(open("fq_counters"))
         meta = try KernelMap(open("fq_meta"))
@@ -271,6 +274,17 @@ public final class Datapath: @unchecked Sendable {
         }
         let maps = try bpf { () throws(BPFError) in
             try DatapathMaps { name throws(BPFError) in try BPFMap.openPinned(mapsDir + "/" + name) }
+        }
+        // The key of the TCP sequence number shift, drawn once (getrandom) and kept with the
+        // pins: a new key would shift the numbers of open connections differently.
+        try bpf { () throws(BPFError) in
+            let key = try maps.secret.lookup(0) ?? fqdn_secret()
+            if key.k0 | key.k1 == 0 {
+                var rng = SystemRandomNumberGenerator()
+                var fresh = fqdn_secret()
+                while fresh.k0 | fresh.k1 == 0 { fresh = fqdn_secret(k0: rng.next(), k1: rng.next()) }
+                try maps.secret.update(0, fresh)
+            }
         }
         // fq_meta last: until its version says so, the pinned state counts as the old layout
         // (a crash before this line leaves a state the next agent migrates again).

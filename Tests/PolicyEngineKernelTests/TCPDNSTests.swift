@@ -417,6 +417,33 @@ import Testing
         }
     }
 
+    /// The shifted numbers stay consistent to the last segment: after 5 connections (connect,
+    /// query, answer, close) no segment leaves the pod toward the server any more. (When the
+    /// shift lived in the connection's entry, the socket's last ACK, still queued when the entry
+    /// went, left unshifted: the server resent its FIN and the pod answered, for seconds.)
+    @Test(.kernel) func closedConnectionsGoQuiet() async throws {
+        try await TCPWorld.with { w in
+            let script = """
+            import socket, struct
+            q = bytes.fromhex('12340100000100000000000004776562310464656d6f04746573740000010001')
+            for i in range(5):
+                s = socket.create_connection(('\(w.dns.ipv4)', 53), timeout=2)
+                s.sendall(struct.pack('!H', len(q)) + q)
+                n = struct.unpack('!H', s.recv(2))[0]
+                while n > 0:
+                    n -= len(s.recv(n))
+                s.close()
+            """
+            let r = try w.inPod("/usr/bin/python3 -c \"\(script)\"")
+            #expect(r.status == 0, "\(r)")
+            try await Task.sleep(for: .seconds(1))
+            let before = try await w.agent.counters()[.egressAllowedDNS] ?? 0
+            try await Task.sleep(for: .seconds(3))
+            let after = try await w.agent.counters()[.egressAllowedDNS] ?? 0
+            #expect(after == before, "\(after - before) segments toward the server after every connection closed")
+        }
+    }
+
     /// Over TCP a query is at most 1,022 bytes (its bytes are kept for the egress check;
     /// Documentation/TCP.md, "Limits and gaps"): kdig padding its query with 900 bytes is
     /// answered; padding it with 1,100 bytes, the write fails and the query is reported as
