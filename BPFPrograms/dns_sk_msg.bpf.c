@@ -176,9 +176,7 @@ int fqdn_dns_sk_msg(struct sk_msg_md *msg)
 		e = msg->data_end;
 		if (d + 6 <= e) {
 			old = ((__u16)d[4] << 8) | d[5];
-			/* As dp_rewrite_answer: keep opcode, RD and CD; QR=1, RA=1,
-			 * AA=TC=AD=Z=0, the rcode. */
-			nf = (old & 0x7910) | FQDN_FLAG_QR | FQDN_FLAG_RA | ((r >> 8) & 0xF);
+			nf = dp_answer_flags(old, r >> 8);
 			d[4] = nf >> 8;
 			d[5] = nf & 0xFF;
 			bpf_msg_apply_bytes(msg, total);

@@ -90,7 +90,7 @@ static __always_inline void tcp_rx_malformed(const struct fqdn_endpoint *ep, con
 
 /*
  * One whole response of connection `cookie`: parse it and learn from it.
- * Mirrors dp_dns_response (datapath.h) after its parse, step for step, so a
+ * Mirrors dp_dns_response (dp_learn.h) after its parse, step for step, so a
  * TCP answer teaches, counts and reports exactly what the same answer over
  * UDP would. A global function: verified once, whatever the caller.
  */
