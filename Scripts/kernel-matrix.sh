@@ -18,7 +18,8 @@
 # under .build-kmatrix/ (gitignored). Needs root (BPF on the host), network for the first run.
 # Exit status: 0 when the run completed (the verdicts are in the report, not in the status);
 # 1 when the harness itself failed; 2 when a differential case disagrees between kernels or
-# with the Swift reference, or a datapath sanity assertion fails on the host.
+# with the Swift reference, a datapath sanity assertion fails on the host, or a program listed
+# in Scripts/kmatrix/required.txt no longer loads on its kernel (a regression).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$PWD
@@ -257,4 +258,4 @@ for k in $kernels; do args+=(--guest "$k=$out/logs/guest-$k.log=$(dirname "${vml
 python3 "$KM/report.py" --host "$out/logs/host.log" "${args[@]}" --compile "$compile_log" \
   --swift "$swift_json" --cases "$STAGE/cases/cases.json" --timings "$timings" \
   --command "Scripts/kernel-matrix.sh --kernels \"$kernels\" --seeded $seeded --seed $seed --swift-cases $swift_cases$($loop_variants && echo ' --loop-variants')${only_variants:+ --variants \"$only_variants\"}${only_sources:+ --only \"$only_sources\"}$($datapath || echo ' --no-datapath')" \
-  --json "$out/matrix.json" --md "$out/matrix.md"
+  --required "$KM/required.txt" --json "$out/matrix.json" --md "$out/matrix.md"

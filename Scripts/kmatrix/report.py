@@ -132,6 +132,7 @@ def main():
     ap.add_argument("--command", default="")
     ap.add_argument("--json", required=True)
     ap.add_argument("--md", required=True)
+    ap.add_argument("--required", help="file of 'KERNEL OBJECT/PROGRAM' lines: v3 programs that must load")
     a = ap.parse_args()
 
     kernels = OrderedDict()
@@ -476,11 +477,32 @@ def main():
     if timings:
         L.append("Run time (s): " + ", ".join("%s %s" % (k, v) for k, v in sorted(timings.items())))
         L.append("")
+    # ---- required verdicts: a program that loaded on a kernel before must keep loading there
+    # (KernelMatrix.md's verdict); one that stops is a regression, not a new fact of the table.
+    missing_required = []
+    if a.required:
+        labels = {("host" if kernels[n]["label"].startswith("host") else kernels[n]["label"]): n for n in order}
+        for line in open(a.required):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            kver, what = line.split()
+            n = labels.get(kver)
+            if n is None:
+                continue  # that kernel was not part of this run
+            obj, prog = what.split("/")
+            p = by_kernel[n].get(("v3", obj + ".o", prog)) or by_kernel[n].get(("v3", obj, prog))
+            if p is None or p["verdict"] != "accepted":
+                missing_required.append("%s on %s: %s" % (what, kver, "not run" if p is None else cell_program(p)))
+        L.append("### Required verdicts (Scripts/kmatrix/required.txt)")
+        L.append("")
+        L.append("All loaded." if not missing_required else "**Regressions:** " + "; ".join(missing_required) + ".")
+        L.append("")
     open(a.md, "w").write("\n".join(L))
     print("\n".join(L))
     if any(not kernels[n]["complete"] for n in order):
         return 1
-    return 2 if any_disagree else 0
+    return 2 if any_disagree or missing_required else 0
 
 
 if __name__ == "__main__":
