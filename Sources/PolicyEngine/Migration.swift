@@ -134,10 +134,10 @@ struct LayoutMigration: Sendable {
             converters: ["fq_counters": { PerCPUCountersMigrator() }, "fq_inflight": { TransientMigrator() }],
             summary: "fq_counters 30 -> 32 counters (values carried over), new fq_ep_addr, fq_inflight starts empty"),
         // 4 -> 5 (DNS over TCP fails closed): fq_tcp_tx and fq_secret are new (created empty;
-        // the load draws the secret). A DNS-over-TCP
-        // connection established before the upgrade has no entry, so the new egress programs
-        // drop its data as unwritten (`tcp_unwritten`): its client times out and connects
-        // again, and the new connection is recorded. Every other map keeps its shape.
+        // the load draws the secret). A DNS-over-TCP connection established before the
+        // upgrade has no entry, so the new egress programs drop its data as unwritten
+        // (`tcp_unwritten`): its client times out and connects again, and the new connection
+        // is recorded. Every other map keeps its shape.
         LayoutMigration(
             from: 4, to: 5, converters: [:],
             summary: "new fq_tcp_tx and fq_secret (DNS-over-TCP connections made before the upgrade must reconnect)"),
