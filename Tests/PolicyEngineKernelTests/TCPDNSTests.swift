@@ -377,12 +377,36 @@ import Testing
 
     /// Removing a veth endpoint forgets the pod namespace its DNS over TCP was mapped from
     /// (`PolicyAgent.removeEndpoint`; before, the mapping outlived the endpoint).
+    /// Removing an endpoint forgets its pod namespace and the records of its open DNS-over-TCP
+    /// connections (sockops, which deletes a record when its connection closes, finds it through
+    /// the endpoint: gone by then).
     @Test(.kernel) func removedEndpointForgetsItsPodNamespace() async throws {
         try await TCPWorld.with { w in
             let index = try #require(await w.agent.interfaceIndex(of: w.endpoint))
             #expect(try w.tcp.interfaceIndex(ofPodNamespace: w.pod.namespace.name) == index)
+            // A connection held open across the removal: one query answered, then 3 s idle.
+            let script = """
+            import socket, struct, time
+            q = bytes.fromhex('12340100000100000000000004776562310464656d6f04746573740000010001')
+            s = socket.create_connection(('\(w.dns.ipv4)', 53), timeout=2)
+            s.sendall(struct.pack('!H', len(q)) + q)
+            s.recv(4096)
+            time.sleep(3)
+            # Abortive close: once the endpoint is gone its numbers are no longer shifted, so the
+            # server would not take this connection's FIN (clients connect again).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            s.close()
+            """
+            let holder = Task { try w.inPod("/usr/bin/python3 -c \"\(script)\"") }
+            let deadline = ContinuousClock.now + .seconds(2)
+            while try w.tcp.writtenStreams().isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try w.tcp.writtenStreams().count == 1, "the open connection's record")
             try await w.agent.removeEndpoint(named: w.endpoint)
             #expect(try w.tcp.interfaceIndex(ofPodNamespace: w.pod.namespace.name) == nil)
+            #expect(try w.tcp.writtenStreams().isEmpty, "the removed endpoint's records are gone")
+            _ = try await holder.value
         }
     }
 
