@@ -10,10 +10,8 @@
  *                cgroup or nearest ancestor that is a cgroup endpoint, else
  *                the veth endpoint of the socket's network namespace
  *                (fq_tcp_netns); kept in the socket's storage.
- *                The connection's fq_tcp_tx entry; state callbacks on (so
- *                a connect that fails deletes it too).
- *   established  fq_tcp_sock entry, fq_tcp_tx's stream start (snd_una),
- *                fq_tcp_socks insert.
+ *   established  fq_tcp_sock and fq_tcp_tx entries (the stream starts at
+ *                snd_una), fq_tcp_socks insert, state callbacks on.
  *   close        fq_tcp_sock, fq_tcp_tx and any partial response (fq_tcp_buf)
  *                deleted.
  */
@@ -56,31 +54,14 @@ static __always_inline int tcp_peer(struct bpf_sock_ops *ops, __u8 *family, __u8
 	return 0;
 }
 
-/* The connection's fq_tcp_tx key, for the endpoint (cgroup id or ifindex) the
- * socket was found in at connect time. 0: the endpoint is gone, or no peer. */
-static __always_inline int tx_key(struct bpf_sock_ops *ops, __u64 cgroup, __u32 ifindex, struct fqdn_tcp_tx_key *k)
-{
-	struct fqdn_endpoint *ep = tcp_endpoint(cgroup, ifindex);
-	struct fqdn_tcp_sock ts = {};
-
-	if (!ep || !tcp_peer(ops, &ts.family, ts.server, &ts.server_port))
-		return 0;
-	ts.client_port = (__u16)ops->local_port;
-	tcp_tx_key(k, ep->endpoint_id, &ts, ops->family, ops->local_ip4, ops->local_ip6[0], ops->local_ip6[1],
-		   ops->local_ip6[2], ops->local_ip6[3]);
-	return 1;
-}
-
 static __always_inline void on_connect(struct bpf_sock_ops *ops)
 {
 	struct bpf_sock *sk = ops->sk;
-	struct fqdn_tcp_tx_key k;
 	struct fqdn_tcp_sk *st;
 	__u8 family, addr[16];
 	__u16 port;
 	__u64 cgroup = 0, ns;
-	__u32 ifindex = 0, *ix, zero = 0;
-	void *blank;
+	__u32 ifindex = 0, *ix;
 	int level;
 
 	if (!sk || !tcp_peer(ops, &family, addr, &port) || !tcp_trusted_server(family, addr, port))
@@ -114,16 +95,19 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 	st->cgroup_id = cgroup;
 	st->ifindex = ifindex;
 	st->flags = 0;
-	/* The connection's fq_tcp_tx entry, made before the SYN leaves (the port
-	 * is bound). Nothing is written until it is established (stream_seq 0,
-	 * written 0: any data is dropped). */
-	blank = bpf_map_lookup_elem(&fq_tcp_zero, &zero);
-	if (!blank || !tx_key(ops, cgroup, ifindex, &k) || bpf_map_update_elem(&fq_tcp_tx, &k, blank, BPF_ANY) < 0) {
-		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
-		return;
-	}
-	/* Closing (also a connect that fails) deletes it. */
-	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* The connection's fq_tcp_tx key (0: its endpoint is gone). ts: its
+ * fq_tcp_sock, made or being made. */
+static __always_inline int tx_key(struct bpf_sock_ops *ops, const struct fqdn_tcp_sock *ts, struct fqdn_tcp_tx_key *k)
+{
+	struct fqdn_endpoint *ep = tcp_endpoint(ts->cgroup_id, ts->ifindex);
+
+	if (!ep)
+		return 0;
+	tcp_tx_key(k, ep->endpoint_id, ts, ops->family, ops->local_ip4, ops->local_ip6[0], ops->local_ip6[1],
+		   ops->local_ip6[2], ops->local_ip6[3]);
+	return 1;
 }
 
 static __always_inline void on_established(struct bpf_sock_ops *ops)
@@ -133,6 +117,8 @@ static __always_inline void on_established(struct bpf_sock_ops *ops)
 	struct fqdn_tcp_sock ts = {};
 	struct fqdn_tcp_tx_key k;
 	struct fqdn_tcp_tx *tx;
+	__u32 zero = 0;
+	void *blank;
 	__u64 cookie;
 
 	if (!sk)
@@ -146,28 +132,36 @@ static __always_inline void on_established(struct bpf_sock_ops *ops)
 	ts.cgroup_id = st->cgroup_id;
 	ts.ifindex = st->ifindex;
 	ts.client_port = (__u16)ops->local_port;
-	/* The stream the client's bytes are recorded in (sk_msg) and compared
-	 * with (the egress programs) starts at snd_una: the SYN is acked; data
-	 * a SYN carried (TCP Fast Open, dropped at egress) is sent again from
-	 * there and was never checked. */
-	tx = tx_key(ops, st->cgroup_id, st->ifindex, &k) ? bpf_map_lookup_elem(&fq_tcp_tx, &k) : 0;
+	/* Where the client's bytes are recorded (sk_msg) and compared (the
+	 * egress programs). The stream starts at snd_una: the SYN is acked;
+	 * data a SYN carried (TCP Fast Open, dropped at egress) is sent again
+	 * from there and was never checked. */
+	blank = bpf_map_lookup_elem(&fq_tcp_zero, &zero);
+	if (!blank || !tx_key(ops, &ts, &k) || bpf_map_update_elem(&fq_tcp_tx, &k, blank, BPF_ANY) < 0) {
+		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
+		return;
+	}
+	tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
 	if (!tx) {
+		bpf_map_delete_elem(&fq_tcp_tx, &k);
 		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
 		return;
 	}
 	tx->head.stream_seq = ops->snd_una;
-	tx->head.written = 0;
 	if (bpf_map_update_elem(&fq_tcp_sock, &cookie, &ts, BPF_ANY) < 0) {
+		bpf_map_delete_elem(&fq_tcp_tx, &k);
 		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
 		return;
 	}
 	if (bpf_sock_hash_update(ops, &fq_tcp_socks, &cookie, BPF_ANY) < 0) {
 		bpf_map_delete_elem(&fq_tcp_sock, &cookie);
+		bpf_map_delete_elem(&fq_tcp_tx, &k);
 		tcp_count(FQDN_TCP_CTR_TRACK_FAILED, 1);
 		return;
 	}
 	st->cookie = cookie;
 	st->flags |= FQDN_TCP_SK_F_TRACKED;
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	tcp_count(FQDN_TCP_CTR_CONNECTIONS, 1);
 }
 
@@ -175,19 +169,15 @@ static __always_inline void on_close(struct bpf_sock_ops *ops)
 {
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	struct fqdn_tcp_sock *ts = bpf_map_lookup_elem(&fq_tcp_sock, &cookie);
-	struct bpf_sock *sk = ops->sk;
 	struct fqdn_tcp_tx_key k;
-	struct fqdn_tcp_sk *st;
 
-	/* The fq_tcp_tx entry (made at connect; its endpoint gone, the agent
-	 * deleted it with the endpoint). */
-	st = sk ? bpf_sk_storage_get(&fq_tcp_sk, sk, 0, 0) : 0;
-	if (st && tx_key(ops, st->cgroup_id, st->ifindex, &k))
-		bpf_map_delete_elem(&fq_tcp_tx, &k);
 	if (!ts)
 		return;
 	if ((ts->flags & FQDN_TCP_F_BODY) || ts->pfx_have)
 		tcp_count(FQDN_TCP_CTR_RX_PARTIAL_CLOSED, 1);
+	/* Its endpoint gone, the agent deleted the entry with it. */
+	if (tx_key(ops, ts, &k))
+		bpf_map_delete_elem(&fq_tcp_tx, &k);
 	bpf_map_delete_elem(&fq_tcp_buf, &cookie);
 	bpf_map_delete_elem(&fq_tcp_sock, &cookie);
 	tcp_count(FQDN_TCP_CTR_CLOSED, 1);

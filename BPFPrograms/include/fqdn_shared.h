@@ -800,7 +800,7 @@ FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
  * server may carry only those bytes at their place in the stream: a segment
  * crafted with a raw socket or AF_PACKET (right sequence numbers, other
  * bytes) is dropped (Documentation/Security.md, class 3 over TCP). Made by
- * sockops when the client connects, filled by sk_msg, deleted when
+ * sockops when the connection is established, filled by sk_msg, deleted when
  * it closes (or by the agent with its endpoint).
  *
  * The value is struct
