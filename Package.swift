@@ -40,11 +40,11 @@ let package = Package(
         .target(
             name: "PolicyEngine",
             dependencies: [
-                "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CLibbpf", "CSysShims",
+                "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CSysShims",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "DomainTrie", "CFQDNShared"]),
+        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "BPFMapBindings", "DomainTrie", "CFQDNShared"]),
         // The datapath end to end: real kernel, namespaces made by the tests, a real knot server.
         .testTarget(
             name: "PolicyEngineKernelTests",
@@ -59,27 +59,29 @@ let package = Package(
         ),
         .target(name: "CSysShims"),
 
-        // BPF build pipeline: BPFBuildPlugin runs BPFEmbed, which compiles
-        // BPFPrograms/*.bpf.c and BPFPrograms/tests/*.bpf.c with clang -target bpf and embeds
-        // the objects (base64) in BPFObjects: `BPFObjects.named("parser_test") -> [UInt8]?`.
+        // BPF build pipeline: BPFBuildPlugin runs BPFEmbed, which compiles BPF C with clang
+        // -target bpf and embeds the objects (base64): BPFPrograms/*.bpf.c in BPFObjects (what
+        // the library loads), BPFPrograms/tests/*.bpf.c in BPFTestObjects (harnesses for tests,
+        // benchmarks and developer tools). `BPFObjects.named("veth_ingress") -> [UInt8]?`.
         .executableTarget(name: "BPFEmbed"),
         .plugin(name: "BPFBuildPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),
         .target(name: "BPFObjects", plugins: ["BPFBuildPlugin"]),
+        .target(name: "BPFTestObjects", dependencies: ["BPFObjects"], plugins: ["BPFBuildPlugin"]),
 
         // Typed Swift over libbpf: objects, programs, maps, attachments, pins.
         .target(name: "BPFMapBindings", dependencies: ["CLibbpf", "CSysShims"]),
 
         // Test support (library product): the `.kernel` gate, the netns lock, fixtures.
-        .target(name: "FQDNPolicyTesting", dependencies: ["BPFMapBindings", "CLibbpf", "CSysShims"]),
+        .target(name: "FQDNPolicyTesting", dependencies: ["BPFMapBindings", "CSysShims"]),
         .testTarget(
             name: "BPFMapBindingsTests",
-            dependencies: ["BPFMapBindings", "BPFObjects", "FQDNPolicyTesting", "CFQDNShared"]
+            dependencies: ["BPFMapBindings", "BPFTestObjects", "FQDNPolicyTesting", "CFQDNShared"]
         ),
 
         // The project's own BPF programs driven from Swift (BPF_PROG_TEST_RUN harnesses).
         .target(
             name: "FQDNKernel",
-            dependencies: ["BPFMapBindings", "BPFObjects", "DNSWire", "DomainTrie", "CFQDNShared", "CLibbpf"]
+            dependencies: ["BPFMapBindings", "BPFObjects", "BPFTestObjects", "DNSWire", "DomainTrie", "CFQDNShared"]
         ),
         .testTarget(
             name: "FQDNKernelTests",
@@ -87,15 +89,15 @@ let package = Package(
             dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "FQDNTestSupport", "CFQDNShared", "fqdnctl"]
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
-        .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "DomainTrie", "CFQDNShared", "CLibbpf"]),
+        .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "BPFMapBindings", "DomainTrie", "CFQDNShared"]),
         // Datapath micro-benchmarks and control-plane timings (Documentation/Benchmarks.md): Scripts/bench.sh (root).
         .executableTarget(
             name: "DatapathBench",
-            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFObjects", "DNSWire", "CFQDNShared", "CLibbpf"]
+            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFTestObjects", "DNSWire", "CFQDNShared"]
         ),
         // DNS over TCP with and without the TCP programs, same run (Documentation/TCP.md):
         // `swift run --scratch-path .build-tcp TCPBench` (root).
-        .executableTarget(name: "TCPBench", dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "CLibbpf"]),
+        .executableTarget(name: "TCPBench", dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings"]),
 
         // Examples: the demo (Scripts/demo.sh) and a minimal embedding of the library.
         .executableTarget(name: "fqdn-demo", path: "Examples/Demo"),

@@ -1,10 +1,13 @@
 import Foundation
 import PackagePlugin
 
-/// Compiles every `BPFPrograms/*.bpf.c` and `BPFPrograms/tests/*.bpf.c` with the toolchain's
-/// clang (`-target bpf`) and embeds the objects, base64-encoded, into one generated Swift file
-/// of the target it is applied to (BPFObjects). No resource bundle, nothing to ship beside the
-/// binary.
+/// Compiles BPF C programs with the toolchain's clang (`-target bpf`) and embeds the objects,
+/// base64-encoded, into one generated Swift file of the target it is applied to. No resource
+/// bundle, nothing to ship beside the binary.
+///
+/// The target decides which programs: `BPFObjects` (what the library loads and ships) gets
+/// `BPFPrograms/*.bpf.c`; `BPFTestObjects` (harnesses for tests, benchmarks and developer
+/// tools) gets `BPFPrograms/tests/*.bpf.c`. Production code cannot reach a test object.
 ///
 /// Every `.c` and `.h` under `BPFPrograms/` is an input, so editing a shared header rebuilds
 /// the objects. The plugin itself runs at every build planning, so a new `.bpf.c` is picked up
@@ -15,12 +18,11 @@ struct BPFBuildPlugin: BuildToolPlugin {
         let root = context.package.directoryURL.appending(path: "BPFPrograms", directoryHint: .isDirectory)
         let fm = FileManager.default
 
+        let dir = target.name == "BPFTestObjects" ? root.appending(path: "tests", directoryHint: .isDirectory) : root
         var programs: [URL] = []
-        for dir in [root, root.appending(path: "tests", directoryHint: .isDirectory)] {
-            let names = (try? fm.contentsOfDirectory(atPath: dir.path(percentEncoded: false))) ?? []
-            for name in names.sorted() where name.hasSuffix(".bpf.c") {
-                programs.append(dir.appending(path: name))
-            }
+        let names = (try? fm.contentsOfDirectory(atPath: dir.path(percentEncoded: false))) ?? []
+        for name in names.sorted() where name.hasSuffix(".bpf.c") {
+            programs.append(dir.appending(path: name))
         }
 
         var inputs: [URL] = []
@@ -41,6 +43,7 @@ struct BPFBuildPlugin: BuildToolPlugin {
             "--include", root.appending(path: "include").path(percentEncoded: false),
             "--objects", work.appending(path: "objects").path(percentEncoded: false),
             "--output", output.path(percentEncoded: false),
+            "--type", target.name,
         ]
         arguments += programs.map { $0.path(percentEncoded: false) }
 

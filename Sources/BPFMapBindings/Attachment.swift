@@ -120,6 +120,20 @@ public final class BPFAttachment: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// Replaces the link's program in place (`bpf_link_update`): there is no moment without a
+    /// program. Returns false when the link is severed (`ENOLINK`: the interface or cgroup it
+    /// was attached to is gone); throws for attachments that are not links.
+    @discardableResult
+    public func update(program: BPFProgram) throws(BPFError) -> Bool {
+        guard case .link(let fd) = kind else {
+            throw .notSupported(feature: "replacing the program of \(description) (not a BPF link)", minimumKernel: "n/a")
+        }
+        let r = bpf_link_update(fd, program.fd, nil)
+        if r == -ENOLINK { return false }
+        try check(r, "bpf_link_update(\(description))")
+        return true
+    }
+
     /// Opens a link pinned at `path` (e.g. by an earlier agent). Releasing it leaves the link
     /// attached (the pin holds it); `detach()` detaches it and removes the pin.
     public static func openPinnedLink(_ path: String) throws(BPFError) -> BPFAttachment {

@@ -1,14 +1,11 @@
 internal import CLibbpf
 import Glibc
 
-/// What the running kernel supports of what FQDNPolicy's programs need, probed once per
-/// process with libbpf's probes (tiny programs and maps loaded and freed at once).
+/// BPF features of the running kernel, probed once per process with libbpf's probes (tiny
+/// programs and maps loaded and freed at once) and the kernel's BTF.
 ///
-/// The requirements and minimum versions come from the kernel matrix
-/// (`Scripts/kernel-matrix.sh`, Documentation/KernelMatrix.md: Debian 5.10, 6.1, 6.12, 7.2
-/// under qemu and the host). An embedding agent can log or export ``current``; loading checks
-/// it with ``requireDatapath()``, ``requireVethEndpoints()`` and ``requireTCP()`` and throws ``KernelUnsupported`` naming
-/// the feature, the minimum kernel and this kernel's release.
+/// Only facts about the kernel live here; which of them a set of programs needs, and from
+/// which version, belongs to the layer that owns those programs.
 public struct KernelFeatures: Sendable, Codable, Equatable {
     /// `uname -r`.
     public var release: String
@@ -38,6 +35,20 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
     /// which every probe reads as unsupported).
     public static let current: KernelFeatures = probe()
 
+    /// Nil when this process can load a BPF program (a two-instruction socket filter, loaded
+    /// and freed at once); otherwise why not (not root, no CAP_BPF, BPF disabled).
+    public static func programLoadProblem() -> String? {
+        // r0 = 0; exit
+        var insns = [
+            bpf_insn(code: 0xb7, dst_reg: 0, src_reg: 0, off: 0, imm: 0),
+            bpf_insn(code: 0x95, dst_reg: 0, src_reg: 0, off: 0, imm: 0),
+        ]
+        let fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "fqdn_probe", "GPL", &insns, insns.count, nil)
+        guard fd >= 0 else { return "cannot load a BPF program: \(String(cString: strerror(-fd))) (errno \(-fd))" }
+        close(fd)
+        return nil
+    }
+
     /// `uname -r` of the running kernel.
     static func unameRelease() -> String {
         var u = utsname()
@@ -54,63 +65,6 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
             cgroupIDInSockOps: libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_get_current_cgroup_id, nil) == 1,
             tcx: clibbpf_vmlinux_enum_has("bpf_attach_type", "BPF_TCX_INGRESS") == 1)
     }
-
-    /// One requirement of the programs and whether this kernel meets it.
-    public struct Requirement: Sendable, Codable, Equatable {
-        /// What is needed, e.g. "bpf_loop".
-        public var feature: String
-        /// Which part of FQDNPolicy needs it.
-        public var neededBy: String
-        /// Which check enforces it: ``requireDatapath()`` (`datapath`),
-        /// ``requireVethEndpoints()`` (`veth`) or ``requireTCP()`` (`tcp`).
-        public var scope: Scope
-        /// The first kernel (upstream version, as measured) that has it.
-        public var minimum: KernelVersion
-        public var met: Bool
-    }
-
-    /// The part of FQDNPolicy a requirement belongs to.
-    public enum Scope: String, Sendable, Codable {
-        /// Every use: the programs and maps of the UDP datapath (cgroup endpoints need nothing more).
-        case datapath
-        /// Veth endpoints (tc programs attached through tcx).
-        case veth
-        /// DNS over TCP (sock_ops, sockmap).
-        case tcp
-    }
-
-    /// Every requirement, for `fqdnctl features` and logs.
-    public var requirements: [Requirement] {
-        [
-            Requirement(feature: "bpf_loop", neededBy: "DNS parser, trie walk, datapath", scope: .datapath,
-                        minimum: KernelVersion(5, 17), met: bpfLoop),
-            Requirement(feature: "ring buffer", neededBy: "datapath events", scope: .datapath, minimum: KernelVersion(5, 8), met: ringBuffer),
-            // Measured: every datapath program loads on 6.1, 6.12, 6.18 and 7.2 (the oldest
-            // kernel with bpf_loop in the matrix is 6.1; 5.17-6.0 were not measured).
-            Requirement(feature: "a verifier that accepts the datapath (measured from 6.1)", neededBy: "datapath (veth and cgroup endpoints)",
-                        scope: .datapath, minimum: KernelVersion(6, 1), met: version >= KernelVersion(6, 1)),
-            // No legacy-tc fallback: a cls_bpf filter cannot be pinned as a link, so adoption by
-            // a restarted agent and in-place program updates would need a second mechanism
-            // (KernelMatrix.md, "How the library should adapt").
-            Requirement(feature: "tcx", neededBy: "veth endpoints", scope: .veth, minimum: KernelVersion(6, 6), met: tcx),
-            Requirement(feature: "bpf_get_current_cgroup_id in sock_ops", neededBy: "DNS over TCP", scope: .tcp,
-                        minimum: KernelVersion(6, 12), met: cgroupIDInSockOps),
-        ]
-    }
-
-    private func require(_ scopes: Set<Scope>) throws(KernelUnsupported) {
-        for r in requirements where scopes.contains(r.scope) && !r.met { throw KernelUnsupported(r, release: release) }
-    }
-
-    /// Throws when the UDP datapath cannot load on this kernel.
-    public func requireDatapath() throws(KernelUnsupported) { try require([.datapath]) }
-
-    /// Throws when veth endpoints cannot be attached on this kernel (the datapath's own
-    /// requirements included).
-    public func requireVethEndpoints() throws(KernelUnsupported) { try require([.datapath, .veth]) }
-
-    /// Throws when DNS over TCP cannot load on this kernel.
-    public func requireTCP() throws(KernelUnsupported) { try require([.datapath, .tcp]) }
 }
 
 /// A kernel version `major.minor`, ordered.
@@ -125,17 +79,4 @@ public struct KernelVersion: Sendable, Codable, Equatable, Comparable, CustomStr
     }
     public static func < (a: Self, b: Self) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
     public var description: String { "\(major).\(minor)" }
-}
-
-/// The running kernel lacks a feature FQDNPolicy needs.
-public struct KernelUnsupported: Error, Sendable, CustomStringConvertible {
-    public var requirement: KernelFeatures.Requirement
-    public var release: String
-    init(_ requirement: KernelFeatures.Requirement, release: String) {
-        self.requirement = requirement
-        self.release = release
-    }
-    public var description: String {
-        "FQDNPolicy needs Linux >= \(requirement.minimum) for \(requirement.feature) (\(requirement.neededBy)); this kernel is \(release)"
-    }
 }

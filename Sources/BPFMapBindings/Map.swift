@@ -129,6 +129,98 @@ public final class BPFMap: @unchecked Sendable {
             if keys.count > maxEntries * 2 + 16 { return keys }  // the map is churning; stop
         }
     }
+
+    // libbpf's return codes; the callers make the errors (outside the closures).
+    func lookupRaw(_ key: UnsafeRawPointer?, into buffer: UnsafeMutableRawPointer?) -> Int32 {
+        bpf_map_lookup_elem(fd, key, buffer)
+    }
+
+    func deleteRaw(_ key: UnsafeRawPointer?) -> Int32 { bpf_map_delete_elem(fd, key) }
+
+    func updateRaw(_ key: UnsafeRawPointer?, _ value: UnsafeRawPointer?, _ policy: BPFUpdatePolicy) -> Int32 {
+        bpf_map_update_elem(fd, key, value, policy.rawValue)
+    }
+
+    func checkBytes(_ part: String, _ count: Int, _ expected: Int) throws(BPFError) {
+        guard count == expected else { throw .sizeMismatch(map: "\(name) (\(part))", expected: count, actual: expected) }
+    }
+}
+
+// MARK: - Untyped access by bytes
+
+/// For maps whose layout belongs to another layer (DomainTrie's trie maps: keys and values
+/// arrive as bytes) or is walked generically (every key starting with some id). Sizes are
+/// checked on every call.
+extension BPFMap {
+    /// Every key, as `keySize` bytes each (a snapshot, as ``BPFKeyValueMap/keys()``).
+    public func keyBytes() throws(BPFError) -> [[UInt8]] { try allKeysRaw() }
+
+    /// The value bytes at `key`, or nil when there is none.
+    public func lookup(keyBytes key: [UInt8]) throws(BPFError) -> [UInt8]? {
+        try checkBytes("key", key.count, keySize)
+        var value = [UInt8](repeating: 0, count: max(userValueSize, 1))
+        let r = key.withUnsafeBytes { k in value.withUnsafeMutableBytes { v in lookupRaw(k.baseAddress, into: v.baseAddress) } }
+        return try found(r, "bpf_map_lookup_elem") ? Array(value.prefix(userValueSize)) : nil
+    }
+
+    /// Writes `value` at `key` (sizes must be the map's).
+    public func update(keyBytes key: [UInt8], valueBytes value: [UInt8], policy: BPFUpdatePolicy = .any) throws(BPFError) {
+        try checkBytes("key", key.count, keySize)
+        try checkBytes("value", value.count, userValueSize)
+        let r = key.withUnsafeBytes { k in value.withUnsafeBytes { v in updateRaw(k.baseAddress, v.baseAddress, policy) } }
+        try check(r, "bpf_map_update_elem(\(name))")
+    }
+
+    /// Removes `key`; false when it was not there.
+    @discardableResult
+    public func delete(keyBytes key: [UInt8]) throws(BPFError) -> Bool {
+        try checkBytes("key", key.count, keySize)
+        return try found(key.withUnsafeBytes { k in deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
+    }
+
+    /// Writes `count` entries in as few `BPF_MAP_UPDATE_BATCH` calls as the kernel allows
+    /// (`chunk` entries each): `keys` holds `count` keys back to back, `values` as many values.
+    /// Batch updates take no `.noExist`/`.exist` (existing keys are overwritten).
+    public func updateBatch(keyBytes keys: [UInt8], valueBytes values: [UInt8], count: Int, chunk: Int = 65_536) throws(BPFError) {
+        try checkBytes("keys", keys.count, count * keySize)
+        try checkBytes("values", values.count, count * userValueSize)
+        var start = 0
+        while start < count {
+            let n = min(chunk, count - start)
+            var done = UInt32(n)
+            var opts = bpf_map_batch_opts()
+            opts.sz = MemoryLayout<bpf_map_batch_opts>.size
+            let (ks, vs) = (keySize, userValueSize)
+            let r = keys.withUnsafeBytes { k in
+                values.withUnsafeBytes { v in
+                    bpf_map_update_batch(fd, k.baseAddress! + start * ks, v.baseAddress! + start * vs, &done, &opts)
+                }
+            }
+            try Self.checkBatch(r, "bpf_map_update_batch(\(name)) after \(start + Int(done))")
+            start += n
+        }
+    }
+
+    /// Deletes `count` keys (back to back in `keys`) with `BPF_MAP_DELETE_BATCH`. Every key must
+    /// exist (`ENOENT` otherwise, with the ones before it deleted).
+    public func deleteBatch(keyBytes keys: [UInt8], count: Int) throws(BPFError) {
+        guard count > 0 else { return }
+        try checkBytes("keys", keys.count, count * keySize)
+        var done = UInt32(count)
+        var opts = bpf_map_batch_opts()
+        opts.sz = MemoryLayout<bpf_map_batch_opts>.size
+        let r = keys.withUnsafeBytes { k in bpf_map_delete_batch(fd, k.baseAddress, &done, &opts) }
+        try Self.checkBatch(r, "bpf_map_delete_batch(\(name)) after \(done)")
+    }
+
+    static func checkBatch(_ r: Int32, _ op: String) throws(BPFError) {
+        guard r < 0 else { return }
+        let e = BPFErrno(-r)
+        if e == .notSupported || e == .kernelNotSupported {
+            throw .notSupported(feature: "\(op) on this map type", minimumKernel: "5.6")
+        }
+        throw .syscall(op: op, errno: e)
+    }
 }
 
 // MARK: - Typed views
@@ -163,6 +255,8 @@ public protocol BPFKeyValueMap: BPFMapView {
 
 extension BPFKeyValueMap {
     static func checkKeyValue(_ map: BPFMap) throws(BPFError) {
+        try Key.requireTrivial("\(map.name) (key)")
+        try Value.requireTrivial("\(map.name) (value)")
         try checkSize(map, "key", swift: Key.byteCount, kernel: map.keySize)
         try checkSize(map, "value", swift: Value.byteCount, kernel: map.valueSize)
     }
@@ -170,29 +264,24 @@ extension BPFKeyValueMap {
     /// The value at `key`, or nil when there is none.
     public func lookup(_ key: Key) throws(BPFError) -> Value? {
         var value = Value.zeroed
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in
-            withUnsafeMutableBytes(of: &value) { v in bpf_map_lookup_elem(fd, k.baseAddress, v.baseAddress) }
-        }
+        let map = self.map
+        let r = withUnsafeBytes(of: key) { k in withUnsafeMutableBytes(of: &value) { v in map.lookupRaw(k.baseAddress, into: v.baseAddress) } }
         return try map.found(r, "bpf_map_lookup_elem") ? value : nil
     }
 
     /// Writes `value` at `key`. `.noExist` throws `.syscall(errno: .exists)` when present,
     /// `.exist` throws `.syscall(errno: .noEntry)` when absent.
     public func update(_ key: Key, _ value: Value, policy: BPFUpdatePolicy = .any) throws(BPFError) {
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in
-            withUnsafeBytes(of: value) { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, policy.rawValue) }
-        }
+        let map = self.map
+        let r = withUnsafeBytes(of: key) { k in withUnsafeBytes(of: value) { v in map.updateRaw(k.baseAddress, v.baseAddress, policy) } }
         try check(r, "bpf_map_update_elem(\(map.name))")
     }
 
     /// Removes `key`; false when it was not there.
     @discardableResult
     public func delete(_ key: Key) throws(BPFError) -> Bool {
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in bpf_map_delete_elem(fd, k.baseAddress) }
-        return try map.found(r, "bpf_map_delete_elem")
+        let map = self.map
+        return try map.found(withUnsafeBytes(of: key) { k in map.deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
     }
 
     /// Every key (a snapshot; entries changing meanwhile may be missed or seen twice, as
@@ -222,7 +311,7 @@ extension BPFKeyValueMap {
         let r = keys.withUnsafeBytes { k in
             values.withUnsafeBytes { v in bpf_map_update_batch(map.fd, k.baseAddress, v.baseAddress, &count, &opts) }
         }
-        try Self.checkBatch(r, "bpf_map_update_batch(\(map.name))")
+        try BPFMap.checkBatch(r, "bpf_map_update_batch(\(map.name))")
         if count != UInt32(entries.count) {
             throw .syscall(op: "bpf_map_update_batch(\(map.name)) wrote \(count) of \(entries.count)", errno: .noSpace)
         }
@@ -236,7 +325,7 @@ extension BPFKeyValueMap {
         var opts = bpf_map_batch_opts()
         opts.sz = MemoryLayout<bpf_map_batch_opts>.size
         let r = keys.withUnsafeBytes { k in bpf_map_delete_batch(map.fd, k.baseAddress, &count, &opts) }
-        try Self.checkBatch(r, "bpf_map_delete_batch(\(map.name))")
+        try BPFMap.checkBatch(r, "bpf_map_delete_batch(\(map.name))")
     }
 
     /// Reads every entry with `BPF_MAP_LOOKUP_BATCH` (hash and array maps, Linux 5.6+).
@@ -262,21 +351,12 @@ extension BPFKeyValueMap {
                 }
             }
             let done = r < 0 && -r == ENOENT
-            if r < 0 && !done { try Self.checkBatch(r, "bpf_map_lookup_batch(\(map.name))") }
+            if r < 0 && !done { try BPFMap.checkBatch(r, "bpf_map_lookup_batch(\(map.name))") }
             for i in 0..<Int(count) { out.append((keys[i], values[i])) }
             if done { return out }
             inBatch = outBatch
             first = false
         }
-    }
-
-    static func checkBatch(_ r: Int32, _ op: String) throws(BPFError) {
-        guard r < 0 else { return }
-        let e = BPFErrno(-r)
-        if e == .notSupported || e == .kernelNotSupported {
-            throw .notSupported(feature: "\(op) on this map type", minimumKernel: "5.6")
-        }
-        throw .syscall(op: op, errno: e)
     }
 }
 
@@ -316,5 +396,54 @@ public struct BPFArrayMap<Value: BPFPlainData>: BPFKeyValueMap, Sendable {
     /// The value at `index` (nil only when out of range).
     public subscript(index: UInt32) -> Value? {
         (try? lookup(index)) ?? nil
+    }
+}
+
+/// A hash or LRU hash map read through the head of its values: `Head` is a struct the C value
+/// starts with (e.g. the header before a large inline buffer). Lookups copy the whole value
+/// and return its head; there is no update (the rest of the value would be lost), only
+/// lookups, deletes and walks.
+public struct BPFHashMapHeads<Key: BPFPlainData, Head: BPFPlainData>: BPFMapView, Sendable {
+    public let map: BPFMap
+    public init(_ map: BPFMap) throws(BPFError) {
+        try Self.checkType(map, [.hash, .lruHash])
+        try Key.requireTrivial("\(map.name) (key)")
+        try Head.requireTrivial("\(map.name) (value head)")
+        try Self.checkSize(map, "key", swift: Key.byteCount, kernel: map.keySize)
+        guard Head.byteCount <= map.valueSize else {
+            throw .sizeMismatch(map: "\(map.name) (value head)", expected: Head.byteCount, actual: map.valueSize)
+        }
+        self.map = map
+    }
+
+    /// The head of the value at `key`, or nil when there is none.
+    public func lookup(_ key: Key) throws(BPFError) -> Head? {
+        let map = self.map
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(map.valueSize, 1), alignment: 16)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(map.valueSize, 1))
+        let r = withUnsafeBytes(of: key) { k in map.lookupRaw(k.baseAddress, into: buffer) }
+        return try map.found(r, "bpf_map_lookup_elem") ? Head.load(from: buffer) : nil
+    }
+
+    /// Removes `key`; false when it was not there.
+    @discardableResult
+    public func delete(_ key: Key) throws(BPFError) -> Bool {
+        let map = self.map
+        return try map.found(withUnsafeBytes(of: key) { k in map.deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
+    }
+
+    /// Every key (a snapshot).
+    public func keys() throws(BPFError) -> [Key] {
+        try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
+    }
+
+    /// Every entry's key and head (keys deleted meanwhile are skipped).
+    public func entries() throws(BPFError) -> [(key: Key, value: Head)] {
+        var out: [(key: Key, value: Head)] = []
+        for key in try keys() {
+            if let head = try lookup(key) { out.append((key, head)) }
+        }
+        return out
     }
 }

@@ -51,6 +51,7 @@ public struct BPFPerCPUArrayMap<Value: BPFPlainData>: PerCPUStorage, Sendable {
 
     public init(_ map: BPFMap) throws(BPFError) {
         try Self.checkType(map, [.perCPUArray])
+        try Value.requireTrivial("\(map.name) (value)")
         try Self.checkSize(map, "key", swift: 4, kernel: map.keySize)
         try Self.checkSize(map, "value", swift: Value.byteCount, kernel: map.valueSize)
         self.map = map
@@ -90,6 +91,8 @@ public struct BPFPerCPUHashMap<Key: BPFPlainData, Value: BPFPlainData>: PerCPUSt
 
     public init(_ map: BPFMap) throws(BPFError) {
         try Self.checkType(map, [.perCPUHash, .lruPerCPUHash])
+        try Key.requireTrivial("\(map.name) (key)")
+        try Value.requireTrivial("\(map.name) (value)")
         try Self.checkSize(map, "key", swift: Key.byteCount, kernel: map.keySize)
         try Self.checkSize(map, "value", swift: Value.byteCount, kernel: map.valueSize)
         self.map = map

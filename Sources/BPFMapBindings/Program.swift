@@ -94,8 +94,41 @@ public final class BPFProgram: @unchecked Sendable {
         )
     }
 
+    /// A `struct __sk_buff` context for ``testRun(data:repeat:context:dataOutCapacity:)`` of a tc
+    /// or cgroup_skb program, as if the packet crossed interface `ifindex`.
+    public static func skbContext(ifindex: UInt32) -> [UInt8] {
+        var ctx = __sk_buff()
+        ctx.ifindex = ifindex
+        return withUnsafeBytes(of: ctx) { Array($0) }
+    }
+
     /// Pins the program at `path` (bpffs).
     public func pin(at path: String) throws(BPFError) {
         try check(bpf_obj_pin(fd, path), "bpf_obj_pin(program \(name), \(path))")
     }
+
+    /// What the kernel reports of the program now (`bpf_prog_info`).
+    public func info() throws(BPFError) -> BPFProgramInfo {
+        var info = bpf_prog_info()
+        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+        try check(bpf_obj_get_info_by_fd(fd, &info, &length), "bpf_obj_get_info_by_fd(program \(name))")
+        return BPFProgramInfo(id: info.id, verifiedInstructions: Int(info.verified_insns),
+                              translatedBytes: Int(info.xlated_prog_len), jitedBytes: Int(info.jited_prog_len),
+                              runTimeNanoseconds: info.run_time_ns, runCount: info.run_cnt)
+    }
+}
+
+/// What the kernel reports of a loaded program.
+public struct BPFProgramInfo: Sendable, Equatable {
+    /// Kernel id of the program.
+    public var id: UInt32
+    /// Instructions the verifier processed to accept it (`verified_insns`, Linux 5.16+; 0 before).
+    public var verifiedInstructions: Int
+    /// Size after the verifier's rewriting, and of the JIT's machine code.
+    public var translatedBytes: Int
+    public var jitedBytes: Int
+    /// Total time in the program and number of runs, counted only while BPF run-time stats
+    /// are on (`kernel.bpf_stats_enabled`); take differences around what is measured.
+    public var runTimeNanoseconds: UInt64
+    public var runCount: UInt64
 }

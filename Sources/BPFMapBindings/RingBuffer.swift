@@ -16,6 +16,7 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
 
     public init(_ map: BPFMap) throws(BPFError) {
         try Self.checkType(map, [.ringBuffer])
+        try Event.requireTrivial("\(map.name) (event)")
         self.map = map
     }
 

@@ -10,6 +10,7 @@ public struct BPFSockMap<Key: BPFPlainData>: BPFMapView, Sendable {
 
     public init(_ map: BPFMap) throws(BPFError) {
         try Self.checkType(map, [.sockMap, .sockHash])
+        try Key.requireTrivial("\(map.name) (key)")
         try Self.checkSize(map, "key", swift: Key.byteCount, kernel: map.keySize)
         guard map.valueSize == 4 || map.valueSize == 8 else {
             throw .sizeMismatch(map: "\(map.name) (value)", expected: 8, actual: map.valueSize)

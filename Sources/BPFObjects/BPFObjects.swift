@@ -1,14 +1,19 @@
-/// The BPF objects compiled from `BPFPrograms/*.bpf.c` and `BPFPrograms/tests/*.bpf.c` by the
-/// build plugin, embedded in the binary (base64 in a `StaticString`, decoded on use).
+/// The production BPF objects, compiled from `BPFPrograms/*.bpf.c` by the build plugin and
+/// embedded in the binary (base64 in a `StaticString`, decoded on use). The harnesses of
+/// `BPFPrograms/tests/` are in `BPFTestObjects`, which the library does not link.
 ///
 /// ```swift
-/// let object = try BPFObject(bytes: BPFObjects.named("parser_test")!, name: "parser_test")
+/// let object = try BPFObject(bytes: BPFObjects.named("veth_ingress")!, name: "veth_ingress")
 /// ```
 public enum BPFObjects {
     /// The ELF bytes of the object built from `<name>.bpf.c`, or nil when there is none.
     public static func named(_ name: String) -> [UInt8]? {
-        guard let encoded = base64(name) else { return nil }
-        return encoded.withUTF8Buffer { decodeBase64($0) }
+        base64(name).map(decode)
+    }
+
+    /// The bytes of an embedded object (shared with BPFTestObjects).
+    package static func decode(_ encoded: StaticString) -> [UInt8] {
+        encoded.withUTF8Buffer { decodeBase64($0) }
     }
 
     /// Standard base64 (with `=` padding), as BPFEmbed writes it. Foundation-free on purpose.

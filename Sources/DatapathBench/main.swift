@@ -17,9 +17,8 @@
 // exactly fqdn_veth_egress's code, after putting the in-flight query back, since a response
 // consumes it); the put-back alone (bench_restore) is that row's floor.
 import BPFMapBindings
-import BPFObjects
+import BPFTestObjects
 import CFQDNShared
-import CLibbpf
 import DNSWire
 import Dispatch
 import FQDNPolicyTesting
@@ -225,12 +224,10 @@ func micro() async throws {
 
 func runMicro(_ world: World) async throws {
     let node = world.topology.node
-    var ctx = __sk_buff()
-    ctx.ifindex = world.ifindex
-    let context = withUnsafeBytes(of: ctx) { Array($0) }
+    let context = BPFProgram.skbContext(ifindex: world.ifindex)
     let ingress = world.agent.datapath.program(.vethIngress)
     let egress = world.agent.datapath.program(.vethEgress)
-    guard let bytes = BPFObjects.named("datapath_bench") else { fatalError("datapath_bench is not embedded") }
+    guard let bytes = BPFTestObjects.named("datapath_bench") else { fatalError("datapath_bench is not embedded") }
     let bench = try BPFObject(bytes: bytes, name: "datapath_bench")
     try bench.adoptPinnedMaps(in: pinDirectory + "/maps")
     try bench.load()
@@ -261,13 +258,11 @@ func runMicro(_ world: World) async throws {
     // Raw in-flight map access (the one entry a query made).
     let keySize = Int(inflight.keySize), valueSize = Int(inflight.valueSize)
     func clearInflight() {
-        var key = [UInt8](repeating: 0, count: keySize)
-        while bpf_map_get_next_key(inflight.fd, nil, &key) == 0 { _ = bpf_map_delete_elem(inflight.fd, &key) }
+        for key in (try? inflight.keyBytes()) ?? [] { _ = try? inflight.delete(keyBytes: key) }
     }
     /// Stashes the one in-flight entry and returns the port and id the query left with.
     func stashInflight() throws -> (port: UInt16, id: UInt16) {
-        var key = [UInt8](repeating: 0, count: keySize), value = [UInt8](repeating: 0, count: valueSize)
-        guard bpf_map_get_next_key(inflight.fd, nil, &key) == 0, bpf_map_lookup_elem(inflight.fd, key, &value) == 0 else {
+        guard let key = try inflight.keyBytes().first, let value = try inflight.lookup(keyBytes: key) else {
             throw BenchError("the query left no in-flight entry")
         }
         let k = key.withUnsafeBytes { $0.loadUnaligned(as: fqdn_inflight_key.self) }
@@ -278,8 +273,7 @@ func runMicro(_ world: World) async throws {
         guard valueOffset + valueSize <= entry.count else { throw BenchError("bench_stash layout") }
         entry.replaceSubrange(0..<keySize, with: key)
         entry.replaceSubrange(valueOffset..<valueOffset + valueSize, with: value)
-        var zero: UInt32 = 0
-        guard bpf_map_update_elem(stash.fd, &zero, entry, 0) == 0 else { throw BenchError("bench_stash update: errno \(errno)") }
+        try stash.update(keyBytes: UInt32(0).bytes, valueBytes: entry)
         return (k.client_port, v.wire_txid)
     }
     func counters() async throws -> [Counter: UInt64] { try await world.agent.counters() }

@@ -1,7 +1,6 @@
 import BPFMapBindings
-import BPFObjects
+import BPFTestObjects
 import CFQDNShared
-import CLibbpf
 import DNSWire
 import Glibc
 
@@ -45,7 +44,7 @@ public final class KernelParser: @unchecked Sendable {
 
     /// Opens and loads `parser_test` (the verifier checks the parser here).
     public init() throws(BPFError) {
-        guard let bytes = BPFObjects.named("parser_test") else { throw .notFound(kind: "BPF object", name: "parser_test") }
+        guard let bytes = BPFTestObjects.named("parser_test") else { throw .notFound(kind: "BPF object", name: "parser_test") }
         object = try BPFObject(bytes: bytes, name: "parser_test")
         try object.load()
         packetProgram = try object.program("parse_packet")
@@ -166,18 +165,11 @@ public final class KernelParser: @unchecked Sendable {
         value[3] = UInt8(n >> 24)
         let room = input.valueSize - 4
         value.replaceSubrange(4..<(4 + min(room, message.count)), with: message.prefix(room))
-        var key: UInt32 = 0
-        let fd = input.fd
-        let r = withUnsafeBytes(of: &key) { k in value.withUnsafeBytes { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, 0) } }
-        if r < 0 { throw .syscall(op: "bpf_map_update_elem(msg_in)", errno: BPFErrno(-r)) }
+        try input.update(keyBytes: UInt32(0).bytes, valueBytes: value)
     }
 
     func readOutput() throws(BPFError) -> KernelFacts {
-        var key: UInt32 = 0
-        var bytes = [UInt8](repeating: 0, count: MemoryLayout<fqdn_facts>.size)
-        let fd = out.fd
-        let r = withUnsafeBytes(of: &key) { k in bytes.withUnsafeMutableBytes { v in bpf_map_lookup_elem(fd, k.baseAddress, v.baseAddress) } }
-        if r < 0 { throw .syscall(op: "bpf_map_lookup_elem(facts_out)", errno: BPFErrno(-r)) }
+        guard let bytes = try out.lookup(keyBytes: UInt32(0).bytes) else { throw .notFound(kind: "entry 0 of", name: out.name) }
         return KernelFacts(bytes: bytes)
     }
 

@@ -1,7 +1,6 @@
 import BPFMapBindings
-import BPFObjects
+import BPFTestObjects
 import CFQDNShared
-import CLibbpf
 import DomainTrie
 import Glibc
 
@@ -22,7 +21,7 @@ public final class KernelTrie: @unchecked Sendable {
 
     /// Opens and loads `trie_test` (the verifier checks the walk here).
     public init() throws(BPFError) {
-        guard let bytes = BPFObjects.named("trie_test") else { throw .notFound(kind: "BPF object", name: "trie_test") }
+        guard let bytes = BPFTestObjects.named("trie_test") else { throw .notFound(kind: "BPF object", name: "trie_test") }
         object = try BPFObject(bytes: bytes, name: "trie_test")
         try object.load()
         walkProgram = try object.program("trie_walk")
@@ -52,17 +51,12 @@ public final class KernelTrie: @unchecked Sendable {
     public func apply(_ ops: [TrieMapOperation]) throws(BPFError) {
         for op in ops {
             let map = maps[op.map]!
-            let fd = map.fd
-            let r: Int32 = op.key.withUnsafeBytes { k in
-                switch op.kind {
-                case .delete:
-                    return bpf_map_delete_elem(fd, k.baseAddress)
-                case .insert, .update:
-                    let flags = UInt64(op.kind == .insert ? BPF_NOEXIST : BPF_EXIST)
-                    return (op.value ?? []).withUnsafeBytes { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, flags) }
-                }
+            switch op.kind {
+            case .delete:
+                if try !map.delete(keyBytes: op.key) { throw .syscall(op: "delete in \(map.name)", errno: .noEntry) }
+            case .insert: try map.update(keyBytes: op.key, valueBytes: op.value ?? [], policy: .noExist)
+            case .update: try map.update(keyBytes: op.key, valueBytes: op.value ?? [], policy: .exist)
             }
-            if r < 0 { throw .syscall(op: "\(op.kind.rawValue) in \(map.name)", errno: BPFErrno(-r)) }
         }
     }
 
@@ -93,53 +87,18 @@ public final class KernelTrie: @unchecked Sendable {
             keys += k
             values += v
         }
-        // The kernel caps one batch at what fits its copy; write in chunks.
-        let chunk = 65536
-        var start = 0
-        while start < entries.count {
-            let n = min(chunk, entries.count - start)
-            var count = UInt32(n)
-            var opts = bpf_map_batch_opts()
-            opts.sz = MemoryLayout<bpf_map_batch_opts>.size
-            opts.elem_flags = 0  // batch updates take no NOEXIST/EXIST (only BPF_F_LOCK)
-            let r = keys.withUnsafeBytes { k in
-                values.withUnsafeBytes { v in
-                    bpf_map_update_batch(map.fd, k.baseAddress! + start * map.keySize, v.baseAddress! + start * map.valueSize, &count, &opts)
-                }
-            }
-            if r < 0 { throw .syscall(op: "bpf_map_update_batch(\(map.name)) after \(start + Int(count))", errno: BPFErrno(-r)) }
-            start += n
-        }
+        try map.updateBatch(keyBytes: keys, valueBytes: values, count: entries.count)
     }
 
     func deleteBatch(_ map: BPFMap, _ keys: [[UInt8]]) throws(BPFError) {
-        guard !keys.isEmpty else { return }
-        let flat = keys.flatMap { $0 }
-        var count = UInt32(keys.count)
-        var opts = bpf_map_batch_opts()
-        opts.sz = MemoryLayout<bpf_map_batch_opts>.size
-        let r = flat.withUnsafeBytes { k in bpf_map_delete_batch(map.fd, k.baseAddress, &count, &opts) }
-        if r < 0 { throw .syscall(op: "bpf_map_delete_batch(\(map.name)) after \(count)", errno: BPFErrno(-r)) }
+        try map.deleteBatch(keyBytes: keys.flatMap { $0 }, count: keys.count)
     }
 
     /// Entries currently in each trie map (by iterating keys).
     public func entryCounts() throws(BPFError) -> [TrieMap: Int] {
         var out: [TrieMap: Int] = [:]
         for (m, map) in maps {
-            var n = 0
-            var key = [UInt8](repeating: 0, count: map.keySize)
-            var next = key
-            var first = true
-            while true {
-                let r = key.withUnsafeBytes { k in
-                    next.withUnsafeMutableBytes { nx in bpf_map_get_next_key(map.fd, first ? nil : k.baseAddress, nx.baseAddress) }
-                }
-                if r < 0 { break }
-                n += 1
-                key = next
-                first = false
-            }
-            out[m] = n
+            out[m] = try map.keyBytes().count
         }
         return out
     }
@@ -187,11 +146,7 @@ public final class KernelTrie: @unchecked Sendable {
     }
 
     func result() throws(BPFError) -> TrieWalkResult {
-        var key: UInt32 = 0
-        var res = fqdn_trie_result()
-        let fd = out.fd
-        let r = withUnsafeBytes(of: &key) { k in withUnsafeMutableBytes(of: &res) { v in bpf_map_lookup_elem(fd, k.baseAddress, v.baseAddress) } }
-        if r < 0 { throw .syscall(op: "bpf_map_lookup_elem(trie_out)", errno: BPFErrno(-r)) }
+        guard let res = try BPFArrayMap<fqdn_trie_result>(out).lookup(0) else { throw .notFound(kind: "entry 0 of", name: out.name) }
         return TrieWalkResult(res)
     }
 
@@ -215,3 +170,5 @@ extension String {
         return String(s)
     }
 }
+
+extension fqdn_trie_result: BPFPlainData {}

@@ -1,6 +1,6 @@
 import BPFMapBindings
 import BPFObjects
-import CLibbpf
+import BPFTestObjects
 
 /// What the verifier did with every program of the embedded BPF objects on this kernel:
 /// instructions processed (`bpf_prog_info.verified_insns`) against the 1,000,000 limit, and the
@@ -25,13 +25,18 @@ public enum VerifierReport {
         public var percentOfLimit: Double { Double(verifiedInstructions ?? 0) * 100 / Double(VerifierReport.limit) }
     }
 
+    /// Every embedded object: the library's, then the test harnesses.
+    public static var allObjects: [String] { BPFObjects.names + BPFTestObjects.names }
+
+    static func bytes(_ name: String) -> [UInt8]? { BPFObjects.named(name) ?? BPFTestObjects.named(name) }
+
     /// Loads every embedded object (or `objects`) and reports each program. An object that does
     /// not load as a whole is loaded again one program at a time, so each program gets its own
     /// verdict (libbpf's object load is all-or-nothing).
-    public static func run(objects: [String] = BPFObjects.names) -> [Entry] {
+    public static func run(objects: [String] = allObjects) -> [Entry] {
         var out: [Entry] = []
         for name in objects {
-            guard let bytes = BPFObjects.named(name) else { continue }
+            guard let bytes = bytes(name) else { continue }
             do {
                 let object = try BPFObject(bytes: bytes, name: name)
                 try object.load()
@@ -61,12 +66,9 @@ public enum VerifierReport {
 
     static func entry(_ object: BPFObject, _ name: String, _ program: String) throws(BPFError) -> Entry {
         let p = try object.program(program)
-        var info = bpf_prog_info()
-        var size = UInt32(MemoryLayout<bpf_prog_info>.size)
-        let r = bpf_obj_get_info_by_fd(p.fd, &info, &size)
-        if r < 0 { throw .syscall(op: "bpf_obj_get_info_by_fd(\(program))", errno: BPFErrno(-r)) }
-        return Entry(object: name, program: program, section: p.section, verifiedInstructions: Int(info.verified_insns),
-                     xlatedBytes: Int(info.xlated_prog_len), jitedBytes: Int(info.jited_prog_len))
+        let info = try p.info()
+        return Entry(object: name, program: program, section: p.section, verifiedInstructions: info.verifiedInstructions,
+                     xlatedBytes: info.translatedBytes, jitedBytes: info.jitedBytes)
     }
 
     /// The verifier's own words: the last lines of its log hold the reason.

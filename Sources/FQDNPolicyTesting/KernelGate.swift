@@ -1,4 +1,4 @@
-import CLibbpf
+import BPFMapBindings
 import Glibc
 import Testing
 
@@ -23,17 +23,7 @@ public enum KernelGate {
             return "disabled by FQDN_KERNEL_TESTS_DISABLE"
         }
         guard geteuid() == 0 else { return "not root (uid \(geteuid()))" }
-        // r0 = 0; exit
-        var insns = [
-            bpf_insn(code: 0xb7, dst_reg: 0, src_reg: 0, off: 0, imm: 0),
-            bpf_insn(code: 0x95, dst_reg: 0, src_reg: 0, off: 0, imm: 0),
-        ]
-        let fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "fqdn_probe", "GPL", &insns, insns.count, nil)
-        guard fd >= 0 else {
-            return "cannot load a BPF program: \(String(cString: strerror(-fd))) (errno \(-fd))"
-        }
-        close(fd)
-        return nil
+        return KernelFeatures.programLoadProblem()
     }
 
     /// The condition behind `.kernel`: true runs the test, false skips it with the trait's

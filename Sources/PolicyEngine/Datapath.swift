@@ -1,7 +1,6 @@
 import BPFMapBindings
 import BPFObjects
 import CFQDNShared
-import CLibbpf
 import DomainTrie
 import Glibc
 
@@ -61,55 +60,55 @@ public final class DatapathMaps: @unchecked Sendable {
         "fq_flows", "fq_inbound", "fq_tcp_tx", "fq_secret", "fq_events", "fq_counters", "fq_meta",
     ] + TrieMap.allCases.map(\.kernelName)
 
-    let epIfindex: KernelMap<UInt32, fqdn_endpoint>
-    let epCgroup: KernelMap<UInt64, fqdn_endpoint>
-    let epInfo: KernelMap<UInt32, fqdn_endpoint_info>
-    let epAddr: KernelMap<fqdn_ep_addr_key, UInt32>
-    let policy: KernelMap<UInt32, fqdn_policy_settings>
-    let ports: KernelMap<fqdn_ports_key, fqdn_rule_ports>
-    let cidr4: KernelMap<fqdn_cidr4_key, fqdn_cidr>
-    let cidr6: KernelMap<fqdn_cidr6_key, fqdn_cidr>
-    let servers: KernelMap<fqdn_server_key, UInt32>
+    let epIfindex: BPFHashMap<UInt32, fqdn_endpoint>
+    let epCgroup: BPFHashMap<UInt64, fqdn_endpoint>
+    let epInfo: BPFHashMap<UInt32, fqdn_endpoint_info>
+    let epAddr: BPFHashMap<fqdn_ep_addr_key, UInt32>
+    let policy: BPFHashMap<UInt32, fqdn_policy_settings>
+    let ports: BPFHashMap<fqdn_ports_key, fqdn_rule_ports>
+    let cidr4: BPFLPMTrie<fqdn_cidr4_key, fqdn_cidr>
+    let cidr6: BPFLPMTrie<fqdn_cidr6_key, fqdn_cidr>
+    let servers: BPFHashMap<fqdn_server_key, UInt32>
     /// Read and deleted only, through what every layout's value starts with (so an agent can
     /// collect an older layout's entries).
-    let inflight: KernelMap<fqdn_inflight_key, fqdn_inflight_head>
-    let allow4: KernelMap<fqdn_allow4_key, fqdn_allow>
-    let allow6: KernelMap<fqdn_allow6_key, fqdn_allow>
-    let names: KernelMap<fqdn_name_key, fqdn_name>
-    let slots: KernelMap<fqdn_slot_key, fqdn_slot>
-    let flows: KernelMap<fqdn_flow_key, fqdn_flow>
-    let inbound: KernelMap<fqdn_inbound_key, fqdn_flow>
+    let inflight: BPFHashMapHeads<fqdn_inflight_key, fqdn_inflight_head>
+    let allow4: BPFHashMap<fqdn_allow4_key, fqdn_allow>
+    let allow6: BPFHashMap<fqdn_allow6_key, fqdn_allow>
+    let names: BPFHashMap<fqdn_name_key, fqdn_name>
+    let slots: BPFHashMap<fqdn_slot_key, fqdn_slot>
+    let flows: BPFHashMap<fqdn_flow_key, fqdn_flow>
+    let inbound: BPFHashMap<fqdn_inbound_key, fqdn_flow>
     /// DNS-over-TCP connections and the bytes their sockets wrote (read through the head).
-    let tcpTx: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
+    let tcpTx: BPFHashMapHeads<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
     /// The key of the TCP sequence number shift.
-    let secret: KernelMap<UInt32, fqdn_secret>
+    let secret: BPFArrayMap<fqdn_secret>
     let events: BPFMap
     let counters: BPFPerCPUArrayMap<UInt64>
-    let meta: KernelMap<UInt32, fqdn_meta>
+    let meta: BPFArrayMap<fqdn_meta>
     let trie: [TrieMap: BPFMap]
 
     init(_ open: (String) throws(BPFError) -> BPFMap) throws(BPFError) {
-        epIfindex = try KernelMap(open("fq_ep_ifindex"))
-        epCgroup = try KernelMap(open("fq_ep_cgroup"))
-        epInfo = try KernelMap(open("fq_ep_info"))
-        epAddr = try KernelMap(open("fq_ep_addr"))
-        policy = try KernelMap(open("fq_policy"))
-        ports = try KernelMap(open("fq_ports"))
-        cidr4 = try KernelMap(open("fq_cidr4"))
-        cidr6 = try KernelMap(open("fq_cidr6"))
-        servers = try KernelMap(open("fq_dns_servers"))
-        inflight = try KernelMap(open("fq_inflight"), valueIsPrefix: true)
-        allow4 = try KernelMap(open("fq_allow4"))
-        allow6 = try KernelMap(open("fq_allow6"))
-        names = try KernelMap(open("fq_names"))
-        slots = try KernelMap(open("fq_name_slots"))
-        flows = try KernelMap(open("fq_flows"))
-        inbound = try KernelMap(open("fq_inbound"))
-        tcpTx = try KernelMap(open("fq_tcp_tx"), valueIsPrefix: true)
-        secret = try KernelMap(open("fq_secret"))
+        epIfindex = try .init(open("fq_ep_ifindex"))
+        epCgroup = try .init(open("fq_ep_cgroup"))
+        epInfo = try .init(open("fq_ep_info"))
+        epAddr = try .init(open("fq_ep_addr"))
+        policy = try .init(open("fq_policy"))
+        ports = try .init(open("fq_ports"))
+        cidr4 = try .init(open("fq_cidr4"))
+        cidr6 = try .init(open("fq_cidr6"))
+        servers = try .init(open("fq_dns_servers"))
+        inflight = try .init(open("fq_inflight"))
+        allow4 = try .init(open("fq_allow4"))
+        allow6 = try .init(open("fq_allow6"))
+        names = try .init(open("fq_names"))
+        slots = try .init(open("fq_name_slots"))
+        flows = try .init(open("fq_flows"))
+        inbound = try .init(open("fq_inbound"))
+        tcpTx = try .init(open("fq_tcp_tx"))
+        secret = try .init(open("fq_secret"))
         events = try open("fq_events")
         counters = try BPFPerCPUArrayMap(open("fq_counters"))
-        meta = try KernelMap(open("fq_meta"))
+        meta = try .init(open("fq_meta"))
         var trie: [TrieMap: BPFMap] = [:]
         for m in TrieMap.allCases { trie[m] = try open(m.kernelName) }
         self.trie = trie
@@ -127,17 +126,10 @@ public final class DatapathMaps: @unchecked Sendable {
     func apply(_ ops: [TrieMapOperation]) throws(BPFError) {
         for op in ops {
             guard let map = trie[op.map] else { continue }
-            let r: Int32 = op.key.withUnsafeBytes { k in
-                switch op.kind {
-                case .delete:
-                    return bpf_map_delete_elem(map.fd, k.baseAddress)
-                case .insert, .update:
-                    let flags = UInt64(op.kind == .insert ? BPF_NOEXIST : BPF_EXIST)
-                    return (op.value ?? []).withUnsafeBytes { v in bpf_map_update_elem(map.fd, k.baseAddress, v.baseAddress, flags) }
-                }
-            }
-            if r < 0 && !(op.kind == .delete && -r == ENOENT) {
-                throw .syscall(op: "trie \(op) on \(map.name)", errno: BPFErrno(-r))
+            switch op.kind {
+            case .delete: try map.delete(keyBytes: op.key)  // already gone: fine
+            case .insert: try map.update(keyBytes: op.key, valueBytes: op.value ?? [], policy: .noExist)
+            case .update: try map.update(keyBytes: op.key, valueBytes: op.value ?? [], policy: .exist)
             }
         }
     }
@@ -192,7 +184,7 @@ public final class Datapath: @unchecked Sendable {
         guard BPFFS.exists(path) else { return }
         let map = try bpf { () throws(BPFError) in try BPFMap.openPinned(path) }
         guard map.valueSize == MemoryLayout<fqdn_meta>.size,
-              let meta = try bpf({ () throws(BPFError) in try KernelMap<UInt32, fqdn_meta>(map).lookup(0) })
+              let meta = try bpf({ () throws(BPFError) in try BPFArrayMap<fqdn_meta>(map).lookup(0) })
         else { throw .layoutMismatch(directory: pinDirectory, pinned: 0, expected: UInt32(FQDN_LAYOUT_VERSION)) }
         if meta.layout_version != UInt32(FQDN_LAYOUT_VERSION) {
             throw .layoutMismatch(directory: pinDirectory, pinned: meta.layout_version, expected: UInt32(FQDN_LAYOUT_VERSION))
@@ -388,21 +380,11 @@ public final class Datapath: @unchecked Sendable {
             let path = linkPath(endpointID, p)
             let prog = program(p)
             if BPFFS.exists(path) {
-                let link = try bpf { () throws(BPFError) in try BPFAttachment.openPinnedLink(path) }
-                if let fd = link.linkFD {
-                    let r = bpf_link_update(fd, prog.fd, nil)
-                    // ENOLINK: the link's interface is gone (the pod's veth was deleted, maybe
-                    // recreated under the same name). Drop the severed link's pin and attach anew.
-                    if r == -ENOLINK {
-                        unlink(path)
-                    } else if r < 0 {
-                        throw .bpf(.syscall(op: "bpf_link_update(\(path))", errno: BPFErrno(-r)))
-                    } else {
-                        continue
-                    }
-                } else {
-                    continue
-                }
+                let updated = try bpf { () throws(BPFError) -> Bool in try BPFAttachment.openPinnedLink(path).update(program: prog) }
+                if updated { continue }
+                // Severed: the link's interface is gone (the pod's veth was deleted, maybe
+                // recreated under the same name). Drop the severed link's pin and attach anew.
+                unlink(path)
             }
             let attachment = try bpf { () throws(BPFError) -> BPFAttachment in
                 switch endpoint.attachment {
@@ -446,14 +428,13 @@ public final class Datapath: @unchecked Sendable {
         public var data: [UInt8]
     }
 
+    /// For the package's tests and benchmarks, not the public API.
     /// Runs `packet` (Ethernet frame) through a veth program with BPF_PROG_TEST_RUN, as if it
     /// crossed the interface `ifindex` (which must exist in the calling thread's namespace, or
     /// in `namespace`). Map side effects are real: a response run through `.vethEgress` teaches
     /// the endpoint's learned addresses exactly as a real one does.
-    public func run(_ packet: [UInt8], through p: Program, ifindex: UInt32, namespace: String? = nil) throws -> PacketResult {
-        var ctx = __sk_buff()
-        ctx.ifindex = ifindex
-        let context = withUnsafeBytes(of: ctx) { Array($0) }
+    package func run(_ packet: [UInt8], through p: Program, ifindex: UInt32, namespace: String? = nil) throws -> PacketResult {
+        let context = BPFProgram.skbContext(ifindex: ifindex)
         let prog = program(p)
         let body = { () throws -> PacketResult in
             let r = try prog.testRun(data: packet, context: context)

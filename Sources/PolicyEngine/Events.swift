@@ -179,8 +179,7 @@ extension DatapathMaps {
     /// the backlog stays in the kernel's ring (1 MiB), and what does not fit there is counted
     /// by the programs in `events_lost`. A slow consumer therefore holds bounded memory.
     public func eventStream(pollInterval: Duration = .milliseconds(50), bufferLimit: Int = 65_536) throws(DatapathError) -> AsyncThrowingStream<PolicyEvent, any Error> {
-        precondition(MemoryLayout<RawEvent>.size == MemoryLayout<fqdn_event>.size, "RawEvent must have fqdn_event's size")
-        let ring = try bpf { () throws(BPFError) in try BPFRingBuffer<RawEvent>(events) }
+        let ring = try bpf { () throws(BPFError) in try BPFRingBuffer<fqdn_event>(events) }
         let raw = try bpf { () throws(BPFError) in try ring.events(pollInterval: pollInterval, bufferLimit: bufferLimit) }
         let pull = EventPull(raw.makeAsyncIterator(), info: epInfo)
         return AsyncThrowingStream { try await pull.next() }
@@ -190,18 +189,17 @@ extension DatapathMaps {
 /// The consumer side of `eventStream`: one raw event per `next()`, with its endpoint's name.
 /// Only the stream's single consumer calls `next()`, one call at a time.
 private final class EventPull: @unchecked Sendable {
-    var iterator: AsyncThrowingStream<RawEvent, any Error>.AsyncIterator
-    let info: KernelMap<UInt32, fqdn_endpoint_info>
+    var iterator: AsyncThrowingStream<fqdn_event, any Error>.AsyncIterator
+    let info: BPFHashMap<UInt32, fqdn_endpoint_info>
     var names: [UInt32: String] = [:]
 
-    init(_ iterator: AsyncThrowingStream<RawEvent, any Error>.AsyncIterator, info: KernelMap<UInt32, fqdn_endpoint_info>) {
+    init(_ iterator: AsyncThrowingStream<fqdn_event, any Error>.AsyncIterator, info: BPFHashMap<UInt32, fqdn_endpoint_info>) {
         self.iterator = iterator
         self.info = info
     }
 
     func next() async throws -> PolicyEvent? {
-        guard let record = try await iterator.next() else { return nil }
-        let e = record.event
+        guard let e = try await iterator.next() else { return nil }
         if names[e.endpoint_id] == nil, let i = try? info.lookup(e.endpoint_id) {
             names[e.endpoint_id] = CBytes.string(i.name)
         }

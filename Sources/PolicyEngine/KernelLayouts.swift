@@ -1,90 +1,38 @@
 import BPFMapBindings
 import CFQDNShared
-import CLibbpf
 import Glibc
 
-// The datapath's map keys and values (fqdn_shared.h section 4) are used through
-// `KernelMap`, a typed view that checks key/value sizes against the kernel map when made.
-// (BPFMapBindings' typed maps need `BPFPlainData`, which refines `BitwiseCopyable`; Swift 6
-// refuses to declare that conformance for a type imported from C in another module, so the
-// C structs cannot conform. `KernelMap` takes any trivial type instead.)
-
-/// A typed view of a hash, LRU hash, LPM trie or array map whose key and value are C structs
-/// of the shared header (trivial types: their bytes go to the kernel unchanged). Sizes are
-/// checked against the kernel map when the view is made.
-struct KernelMap<Key, Value>: @unchecked Sendable {
-    let map: BPFMap
-    /// `Value` is only the first bytes of the kernel's value (a struct every layout starts
-    /// with): lookups read it, updates are refused.
-    let valueIsPrefix: Bool
-
-    init(_ map: BPFMap, valueIsPrefix: Bool = false) throws(BPFError) {
-        guard _isPOD(Key.self), _isPOD(Value.self) else {
-            throw .invalidState("KernelMap \(map.name): key and value must be plain C data")
-        }
-        if MemoryLayout<Key>.size != map.keySize {
-            throw .sizeMismatch(map: "\(map.name) (key)", expected: MemoryLayout<Key>.size, actual: map.keySize)
-        }
-        if valueIsPrefix ? MemoryLayout<Value>.size > map.valueSize : MemoryLayout<Value>.size != map.valueSize {
-            throw .sizeMismatch(map: "\(map.name) (value)", expected: MemoryLayout<Value>.size, actual: map.valueSize)
-        }
-        self.map = map
-        self.valueIsPrefix = valueIsPrefix
-    }
-
-    func lookup(_ key: Key) throws(BPFError) -> Value? {
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(map.valueSize, 1), alignment: 16)
-        defer { buffer.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(map.valueSize, 1))
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in bpf_map_lookup_elem(fd, k.baseAddress, buffer) }
-        if r == 0 { return buffer.load(as: Value.self) }
-        if -r == ENOENT { return nil }
-        throw .syscall(op: "bpf_map_lookup_elem(\(map.name))", errno: BPFErrno(-r))
-    }
-
-    func update(_ key: Key, _ value: Value, policy: BPFUpdatePolicy = .any) throws(BPFError) {
-        guard !valueIsPrefix else { throw .invalidState("KernelMap \(map.name): a value prefix cannot be written") }
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in
-            withUnsafeBytes(of: value) { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, policy.rawValue) }
-        }
-        if r < 0 { throw .syscall(op: "bpf_map_update_elem(\(map.name))", errno: BPFErrno(-r)) }
-    }
-
-    /// False when the key was not there.
-    @discardableResult
-    func delete(_ key: Key) throws(BPFError) -> Bool {
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in bpf_map_delete_elem(fd, k.baseAddress) }
-        if r == 0 { return true }
-        if -r == ENOENT { return false }
-        throw .syscall(op: "bpf_map_delete_elem(\(map.name))", errno: BPFErrno(-r))
-    }
-
-    func keys() throws(BPFError) -> [Key] {
-        try RawMap.keys(map).map { bytes in bytes.withUnsafeBytes { $0.loadUnaligned(as: Key.self) } }
-    }
-
-    /// Every entry (keys, then one lookup each; keys deleted meanwhile are skipped).
-    func entries() throws(BPFError) -> [(key: Key, value: Value)] {
-        var out: [(key: Key, value: Value)] = []
-        for k in try keys() {
-            if let v = try lookup(k) { out.append((k, v)) }
-        }
-        return out
-    }
-}
-
-/// A ring buffer record as BPFMapBindings reads it: the bytes of one `struct fqdn_event`.
-struct RawEvent: BPFPlainData, Sendable {
-    var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-
-    var event: fqdn_event { withUnsafeBytes(of: words) { $0.loadUnaligned(as: fqdn_event.self) } }
-}
+// The datapath's map keys, values and events (fqdn_shared.h section 4) go to and come from
+// the kernel unchanged: plain data for BPFMapBindings' typed maps, whose sizes are checked
+// against the kernel map when a view is made.
+extension fqdn_endpoint: BPFPlainData {}
+extension fqdn_endpoint_info: BPFPlainData {}
+extension fqdn_ep_addr_key: BPFPlainData {}
+extension fqdn_policy_settings: BPFPlainData {}
+extension fqdn_ports_key: BPFPlainData {}
+extension fqdn_rule_ports: BPFPlainData {}
+extension fqdn_cidr4_key: BPFPlainData {}
+extension fqdn_cidr6_key: BPFPlainData {}
+extension fqdn_cidr: BPFPlainData {}
+extension fqdn_server_key: BPFPlainData {}
+extension fqdn_inflight_key: BPFPlainData {}
+extension fqdn_inflight_head: BPFPlainData {}
+extension fqdn_allow4_key: BPFPlainData {}
+extension fqdn_allow6_key: BPFPlainData {}
+extension fqdn_allow: BPFPlainData {}
+extension fqdn_name_key: BPFPlainData {}
+extension fqdn_name: BPFPlainData {}
+extension fqdn_slot_key: BPFPlainData {}
+extension fqdn_slot: BPFPlainData {}
+extension fqdn_flow_key: BPFPlainData {}
+extension fqdn_flow: BPFPlainData {}
+extension fqdn_inbound_key: BPFPlainData {}
+extension fqdn_tcp_tx_key: BPFPlainData {}
+extension fqdn_tcp_tx_head: BPFPlainData {}
+extension fqdn_secret: BPFPlainData {}
+extension fqdn_meta: BPFPlainData {}
+extension fqdn_tcp_sock: BPFPlainData {}
+extension fqdn_event: BPFPlainData {}
 
 /// Reads and writes fixed-size C arrays (imported as tuples) as byte arrays.
 enum CBytes {

@@ -1,7 +1,6 @@
 import BPFMapBindings
 import BPFObjects
 import CFQDNShared
-import CLibbpf
 import Glibc
 
 // Layout versions and upgrades of a pinned datapath.
@@ -204,7 +203,7 @@ struct LayoutPlan {
         }
         let metaMap = try bpf { () throws(BPFError) in try BPFMap.openPinned(dir + "/fq_meta") }
         guard metaMap.valueSize == MemoryLayout<fqdn_meta>.size, metaMap.keySize == 4,
-              let meta = try? KernelMap<UInt32, fqdn_meta>(metaMap).lookup(0)
+              let meta = try? BPFArrayMap<fqdn_meta>(metaMap).lookup(0)
         else { throw refuse(0, "fq_meta has value size \(metaMap.valueSize), this build reads \(MemoryLayout<fqdn_meta>.size)") }
         let pinnedVersion = meta.layout_version
 
@@ -254,12 +253,9 @@ extension Datapath {
                   let p = Program(rawValue: String(name[name.index(after: dash)...])),
                   let prog = programs[p] else { continue }
             let path = dir + "/" + name
-            let link = try bpf { () throws(BPFError) in try BPFAttachment.openPinnedLink(path) }
-            guard let fd = link.linkFD else { continue }
-            let r = bpf_link_update(fd, prog.fd, nil)
-            if r == -ENOLINK { continue }
-            if r < 0 { throw .bpf(.syscall(op: "bpf_link_update(\(path))", errno: BPFErrno(-r))) }
-            switched += 1
+            // Severed links (the interface is gone) are left to the endpoint's own repair.
+            let updated = try bpf { () throws(BPFError) -> Bool in try BPFAttachment.openPinnedLink(path).update(program: prog) }
+            if updated { switched += 1 }
         }
         return switched
     }

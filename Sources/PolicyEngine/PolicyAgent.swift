@@ -1,6 +1,5 @@
 import BPFMapBindings
 import CFQDNShared
-import CLibbpf
 import DomainTrie
 import Foundation
 
@@ -353,10 +352,11 @@ public actor PolicyAgent {
         }
     }
 
+    /// For the package's tests and benchmarks, not the public API.
     /// Runs a packet through one of the veth programs (BPF_PROG_TEST_RUN) as if it crossed
     /// the endpoint's interface: e.g. a DNS response through `.vethEgress` is learned from for
     /// real. The endpoint must be a veth endpoint of this agent.
-    public func run(_ packet: [UInt8], through program: Datapath.Program, endpoint name: String) throws -> Datapath.PacketResult {
+    package func run(_ packet: [UInt8], through program: Datapath.Program, endpoint name: String) throws -> Datapath.PacketResult {
         guard let state = endpoints[name], let index = state.ifindex, case let .veth(_, namespace) = state.endpoint.attachment else {
             throw DatapathError.endpoint(name: name, reason: "not a veth endpoint of this agent")
         }
@@ -608,9 +608,9 @@ public actor PolicyAgent {
             for m in TrieMap.allCases {
                 // Every trie key starts with the policy version id.
                 guard let map = maps.trie[m] else { continue }
-                for key in try RawMap.keys(map) where key.count >= 4 {
+                for key in try map.keyBytes() where key.count >= 4 {
                     let pid = key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-                    if pid == id { try RawMap.delete(map, key) }
+                    if pid == id { try map.delete(keyBytes: key) }
                 }
             }
         }
@@ -651,35 +651,6 @@ public actor PolicyAgent {
                 try? maps.allow6.update(k, nv, policy: .exist)
             }
         }
-    }
-}
-
-/// Untyped map access by bytes (for maps whose C types belong to other layers).
-enum RawMap {
-    static func keys(_ map: BPFMap) throws(BPFError) -> [[UInt8]] {
-        var keys: [[UInt8]] = []
-        var current: [UInt8]? = nil
-        var next = [UInt8](repeating: 0, count: max(map.keySize, 1))
-        while true {
-            let r: Int32
-            if let c = current {
-                r = c.withUnsafeBytes { k in next.withUnsafeMutableBytes { n in bpf_map_get_next_key(map.fd, k.baseAddress, n.baseAddress) } }
-            } else {
-                r = next.withUnsafeMutableBytes { n in bpf_map_get_next_key(map.fd, nil, n.baseAddress) }
-            }
-            if r < 0 {
-                if -r == ENOENT { return keys }
-                throw .syscall(op: "bpf_map_get_next_key(\(map.name))", errno: BPFErrno(-r))
-            }
-            keys.append(next)
-            current = next
-            if keys.count > map.maxEntries * 2 + 16 { return keys }
-        }
-    }
-
-    static func delete(_ map: BPFMap, _ key: [UInt8]) throws(BPFError) {
-        let r = key.withUnsafeBytes { bpf_map_delete_elem(map.fd, $0.baseAddress) }
-        if r < 0 && -r != ENOENT { throw .syscall(op: "bpf_map_delete_elem(\(map.name))", errno: BPFErrno(-r)) }
     }
 }
 

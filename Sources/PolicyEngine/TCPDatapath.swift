@@ -1,7 +1,6 @@
 import BPFMapBindings
 import BPFObjects
 import CFQDNShared
-import CLibbpf
 import Glibc
 
 /// DNS over TCP in the kernel (Documentation/TCP.md): three programs on top of the pinned
@@ -43,10 +42,10 @@ public final class TCPDatapath: @unchecked Sendable {
     public let pinDirectory: String
     let programs: [Program: BPFProgram]
     let socks: BPFSockMap<UInt64>
-    let sockState: KernelMap<UInt64, fqdn_tcp_sock>
+    let sockState: BPFHashMap<UInt64, fqdn_tcp_sock>
     let buffers: BPFMap
-    let written: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
-    let netns: KernelMap<UInt64, UInt32>
+    let written: BPFHashMapHeads<fqdn_tcp_tx_key, fqdn_tcp_tx_head>
+    let netns: BPFHashMap<UInt64, UInt32>
     let counters: BPFPerCPUArrayMap<UInt64>
 
     /// Loads the three programs into the datapath pinned at `pinDirectory` (which a
@@ -73,10 +72,10 @@ public final class TCPDatapath: @unchecked Sendable {
             func open(_ name: String) throws(BPFError) -> BPFMap { try BPFMap.openPinned(mapsDir + "/" + name) }
             return TCPDatapath(pinDirectory: pinDirectory, programs: programs,
                                socks: try BPFSockMap(open("fq_tcp_socks")),
-                               sockState: try KernelMap(open("fq_tcp_sock")),
+                               sockState: try .init(open("fq_tcp_sock")),
                                buffers: try open("fq_tcp_buf"),
-                               written: try KernelMap(open("fq_tcp_tx"), valueIsPrefix: true),
-                               netns: try KernelMap(open("fq_tcp_netns")),
+                               written: try .init(open("fq_tcp_tx")),
+                               netns: try .init(open("fq_tcp_netns")),
                                counters: try BPFPerCPUArrayMap(open("fq_tcp_counters")))
         }
         // Attached to the map, they live as long as the (pinned) sockhash; attaching again
@@ -90,8 +89,8 @@ public final class TCPDatapath: @unchecked Sendable {
     }
 
     init(pinDirectory: String, programs: [Program: BPFProgram], socks: BPFSockMap<UInt64>,
-         sockState: KernelMap<UInt64, fqdn_tcp_sock>, buffers: BPFMap,
-         written: KernelMap<fqdn_tcp_tx_key, fqdn_tcp_tx_head>, netns: KernelMap<UInt64, UInt32>,
+         sockState: BPFHashMap<UInt64, fqdn_tcp_sock>, buffers: BPFMap,
+         written: BPFHashMapHeads<fqdn_tcp_tx_key, fqdn_tcp_tx_head>, netns: BPFHashMap<UInt64, UInt32>,
          counters: BPFPerCPUArrayMap<UInt64>) {
         self.pinDirectory = pinDirectory
         self.programs = programs
@@ -118,11 +117,8 @@ public final class TCPDatapath: @unchecked Sendable {
     public func attachSockops(cgroup path: String) throws(DatapathError) {
         let link = try sockopsLinkPath(path)
         if BPFFS.exists(link) {
-            let pinned = try bpf { () throws(BPFError) in try BPFAttachment.openPinnedLink(link) }
-            if let fd = pinned.linkFD {
-                let r = bpf_link_update(fd, program(.sockops).fd, nil)
-                if r < 0 { throw .bpf(.syscall(op: "bpf_link_update(\(link))", errno: BPFErrno(-r))) }
-            }
+            let updated = try bpf { () throws(BPFError) -> Bool in try BPFAttachment.openPinnedLink(link).update(program: program(.sockops)) }
+            if !updated { throw .bpf(.syscall(op: "bpf_link_update(\(link))", errno: BPFErrno(ENOLINK))) }
             return
         }
         let attachment = try bpf { () throws(BPFError) in try program(.sockops).attachCgroup(path) }
@@ -162,7 +158,7 @@ public final class TCPDatapath: @unchecked Sendable {
         let path = Datapath.mapsDirectory(pinDirectory) + "/fq_tcp_netns"
         guard BPFFS.exists(path) else { return }
         try bpf { () throws(BPFError) in
-            let map = try KernelMap<UInt64, UInt32>(BPFMap.openPinned(path))
+            let map = try BPFHashMap<UInt64, UInt32>(BPFMap.openPinned(path))
             for (cookie, index) in try map.entries() where index == ifindex { try map.delete(cookie) }
         }
     }
@@ -227,7 +223,7 @@ public final class TCPDatapath: @unchecked Sendable {
     /// Socket cookies with a partial response kept in `fq_tcp_buf`.
     public func partialResponses() throws(DatapathError) -> [UInt64] {
         try bpf { () throws(BPFError) in
-            try RawMap.keys(buffers).map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+            try buffers.keyBytes().map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         }
     }
 
@@ -275,10 +271,10 @@ public final class TCPDatapath: @unchecked Sendable {
                 if try socks.cookie(at: cookie) != nil { live.insert(cookie); continue }
                 if try sockState.delete(cookie) { removed += 1 }
             }
-            for key in try RawMap.keys(buffers) {
+            for key in try buffers.keyBytes() {
                 let cookie = key.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
                 if !live.contains(cookie) {
-                    try RawMap.delete(buffers, key)
+                    try buffers.delete(keyBytes: key)
                     removed += 1
                 }
             }

@@ -21,7 +21,6 @@
 //
 // Needs root, knotd and dnsperf. Everything it makes (namespaces, cgroup, pins) is removed.
 import BPFMapBindings
-import CLibbpf
 import FQDNPolicyTesting
 import Foundation
 import Glibc
@@ -300,7 +299,7 @@ struct TCPBench {
         try "1".write(toFile: path, atomically: false, encoding: .utf8)
         defer { try? previous.write(toFile: path, atomically: false, encoding: .utf8) }
         func stats() -> [(UInt64, UInt64)] {
-            programs.map { _, p in var info = bpf_prog_info_bytes(); return info.read(fd: p.fd) }
+            programs.map { _, p in (try? p.info()).map { ($0.runTimeNanoseconds, $0.runCount) } ?? (0, 0) }
         }
         let a = stats()
         try body()
@@ -317,15 +316,5 @@ struct TCPBench {
         var u = utsname()
         Glibc.uname(&u)
         return withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-    }
-}
-
-/// run_time_ns and run_cnt of a program (libbpf's bpf_obj_get_info_by_fd).
-struct bpf_prog_info_bytes {
-    mutating func read(fd: Int32) -> (UInt64, UInt64) {
-        var info = bpf_prog_info()
-        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
-        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return (0, 0) }
-        return (info.run_time_ns, info.run_cnt)
     }
 }

@@ -9,7 +9,7 @@
 // that returns at once and of one that only reads the query. Also a one-pattern change: the
 // size of the diff and the time to apply it. Results go to standard output as Markdown.
 import CFQDNShared
-import CLibbpf
+import BPFMapBindings
 import DomainTrie
 import FQDNKernel
 import Glibc
@@ -90,11 +90,8 @@ let memory = kernel.memoryBytes()
 
 // Verifier and code size of the walk program.
 func programInfo(_ name: String) -> (verified: UInt32, xlated: UInt32, jited: UInt32) {
-    guard let p = try? kernel.object.program(name) else { return (0, 0, 0) }
-    var info = bpf_prog_info()
-    var len = UInt32(MemoryLayout<bpf_prog_info>.size)
-    _ = bpf_obj_get_info_by_fd(p.fd, &info, &len)
-    return (info.verified_insns, info.xlated_prog_len, info.jited_prog_len)
+    guard let info = try? kernel.object.program(name).info() else { return (0, 0, 0) }
+    return (UInt32(info.verifiedInstructions), UInt32(info.translatedBytes), UInt32(info.jitedBytes))
 }
 let walkInfo = programInfo("trie_walk")
 

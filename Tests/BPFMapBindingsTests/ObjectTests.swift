@@ -1,12 +1,12 @@
 import BPFMapBindings
-import BPFObjects
+import BPFTestObjects
 import Foundation
 import FQDNPolicyTesting
 import Testing
 
 /// Opens an embedded test object.
 func openObject(_ name: String) throws -> BPFObject {
-    let bytes = try #require(BPFObjects.named(name), "no embedded object \(name); known: \(BPFObjects.names)")
+    let bytes = try #require(BPFTestObjects.named(name), "no embedded object \(name); known: \(BPFTestObjects.names)")
     return try BPFObject(bytes: bytes, name: name)
 }
 
@@ -25,11 +25,11 @@ func frame(payload: Int) -> [UInt8] {
 struct ObjectTests {
     @Test("the build plugin embedded the test objects")
     func embedded() throws {
-        #expect(BPFObjects.names.contains("bindings_test"))
-        #expect(BPFObjects.names.contains("verifier_reject_test"))
-        let bytes = try #require(BPFObjects.named("bindings_test"))
+        #expect(BPFTestObjects.names.contains("bindings_test"))
+        #expect(BPFTestObjects.names.contains("verifier_reject_test"))
+        let bytes = try #require(BPFTestObjects.named("bindings_test"))
         #expect(bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]))  // ELF magic
-        #expect(BPFObjects.named("no_such_program") == nil)
+        #expect(BPFTestObjects.named("no_such_program") == nil)
     }
 
     @Test("open lists programs and maps without a kernel")

@@ -190,7 +190,7 @@ import Testing
     static func learnedEntries99(_ pin: String) throws -> Set<String> {
         var out = Set<String>()
         let map = try BPFMap.openPinned(pin + "/maps/fq_allow4")
-        let allow4 = try KernelMap<fqdn_allow4_key, fqdn_allow>(map)
+        let allow4 = try BPFHashMap<fqdn_allow4_key, fqdn_allow>(map)
         for (k, v) in try allow4.entries() { out.insert("\(k.endpoint_id) \(k.addr.0).\(k.addr.1).\(k.addr.2).\(k.addr.3) \(v.name_hash)") }
         return out
     }
