@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DNSWire", targets: ["DNSWire"]),
+        .library(name: "PolicyModel", targets: ["PolicyModel"]),
         .library(name: "PolicyEngine", targets: ["PolicyEngine"]),
         .library(name: "DomainTrie", targets: ["DomainTrie"]),
         .executable(name: "fqdnctl", targets: ["fqdnctl"]),
@@ -36,15 +37,21 @@ let package = Package(
         .target(name: "DomainTrie", dependencies: ["CFQDNShared"]),
         .testTarget(name: "DomainTrieTests", dependencies: ["DomainTrie", "CFQDNShared", "FQDNTestSupport"]),
 
-        // Policies, endpoints, the agent's typed API.
+        // The policy model, pure Swift: CiliumNetworkPolicy documents (YAML), policies,
+        // endpoints, and their compilation into what the kernel maps hold. Builds without
+        // libbpf or the BPF plugin.
+        .target(
+            name: "PolicyModel",
+            dependencies: ["CFQDNShared", "DomainTrie", .product(name: "Yams", package: "Yams")]
+        ),
+        // The agent: the datapath loaded, pinned and attached, endpoints, policy versions,
+        // events, state readers. Re-exports PolicyModel.
         .target(
             name: "PolicyEngine",
-            dependencies: [
-                "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CSysShims",
-                .product(name: "Yams", package: "Yams"),
-            ]
+            dependencies: ["PolicyModel", "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CSysShims"]
         ),
-        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "BPFMapBindings", "DomainTrie", "CFQDNShared"]),
+        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "DomainTrie", "CFQDNShared"]),
+        .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "BPFMapBindings"]),
         // The datapath end to end: real kernel, namespaces made by the tests, a real knot server.
         .testTarget(
             name: "PolicyEngineKernelTests",
@@ -81,7 +88,7 @@ let package = Package(
         // The project's own BPF programs driven from Swift (BPF_PROG_TEST_RUN harnesses).
         .target(
             name: "FQDNKernel",
-            dependencies: ["BPFMapBindings", "BPFObjects", "BPFTestObjects", "DNSWire", "DomainTrie", "CFQDNShared"]
+            dependencies: ["BPFMapBindings", "BPFObjects", "BPFTestObjects", "DNSWire", "DomainTrie", "FQDNTestSupport", "CFQDNShared"]
         ),
         .testTarget(
             name: "FQDNKernelTests",
@@ -89,7 +96,7 @@ let package = Package(
             dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "FQDNTestSupport", "CFQDNShared", "fqdnctl"]
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
-        .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "BPFMapBindings", "DomainTrie", "CFQDNShared"]),
+        .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "BPFMapBindings", "DomainTrie", "FQDNTestSupport", "CFQDNShared"]),
         // Datapath micro-benchmarks and control-plane timings (Documentation/Benchmarks.md): Scripts/bench.sh (root).
         .executableTarget(
             name: "DatapathBench",

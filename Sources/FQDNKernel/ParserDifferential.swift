@@ -1,5 +1,6 @@
 import CFQDNShared
 import DNSWire
+import FQDNTestSupport
 
 /// Field-by-field comparison of the Swift and kernel parsers' facts.
 ///
@@ -47,19 +48,6 @@ public enum ParserComparison {
     }
 }
 
-/// SplitMix64: small, seeded, the same on every platform.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Seeded DNS messages for the differential tests: random wire-level messages (with
 /// compression, every record type the contract types, OPT in and out of place), CNAME-chain
 /// responses with mixed case and loops, random valid messages from DNSWire's encoder, limit
@@ -86,7 +74,7 @@ public struct DifferentialCases: Sendable {
 
     /// Case number `index`: its kind and bytes.
     public func message(_ index: UInt64) -> (kind: Kind, bytes: [UInt8]) {
-        var r = SplitMix64(seed: seed ^ (index &* 0xD1B5_4A32_D192_ED03) ^ 0x5EED)
+        var r = SeededRandom(seed: seed ^ (index &* 0xD1B5_4A32_D192_ED03) ^ 0x5EED)
         _ = r.next()
         let k = Int(r.next() % 100)
         switch k {
@@ -105,18 +93,18 @@ public struct DifferentialCases: Sendable {
 
     // MARK: Building blocks
 
-    static func pick<T>(_ r: inout SplitMix64, _ items: [T]) -> T { items[Int(r.next() % UInt64(items.count))] }
-    static func int(_ r: inout SplitMix64, _ range: ClosedRange<Int>) -> Int {
+    static func pick<T>(_ r: inout SeededRandom, _ items: [T]) -> T { items[Int(r.next() % UInt64(items.count))] }
+    static func int(_ r: inout SeededRandom, _ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(r.next() % UInt64(range.count))
     }
-    static func chance(_ r: inout SplitMix64, _ percent: Int) -> Bool { Int(r.next() % 100) < percent }
-    static func bytes(_ r: inout SplitMix64, _ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: r.next()) } }
+    static func chance(_ r: inout SeededRandom, _ percent: Int) -> Bool { Int(r.next() % 100) < percent }
+    static func bytes(_ r: inout SeededRandom, _ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: r.next()) } }
     static func be16(_ v: Int) -> [UInt8] { [UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
     static func be32(_ v: UInt32) -> [UInt8] { be16(Int(v >> 16)) + be16(Int(v & 0xFFFF)) }
 
     static let labelBytes: [UInt8] = Array("abcXYZ-09_\\.".utf8) + [0, 0xFF, 0x40, 0x7F, 0x20]
 
-    static func label(_ r: inout SplitMix64) -> [UInt8] {
+    static func label(_ r: inout SeededRandom) -> [UInt8] {
         let n = pick(&r, [1, 1, 2, 3, 5, 8, 20, 63, int(&r, 1...63)])
         return (0..<n).map { _ in pick(&r, labelBytes) }
     }
@@ -130,7 +118,7 @@ public struct DifferentialCases: Sendable {
         var out: [UInt8]
         var nameStarts: [Int] = []
 
-        mutating func name(_ r: inout SplitMix64, _ labels: [[UInt8]]) {
+        mutating func name(_ r: inout SeededRandom, _ labels: [[UInt8]]) {
             if !nameStarts.isEmpty, chance(&r, 60) {
                 let target = pick(&r, nameStarts)
                 let k = int(&r, 0...min(2, labels.count))
@@ -145,13 +133,13 @@ public struct DifferentialCases: Sendable {
         }
     }
 
-    static func header(_ r: inout SplitMix64) -> [UInt8] {
+    static func header(_ r: inout SeededRandom) -> [UInt8] {
         be16(int(&r, 0...0xFFFF)) + be16(pick(&r, [0x8180, 0x8180, 0x8100, 0x8580, 0x8380, 0x8183, 0x0100, int(&r, 0...0xFFFF)]))
             + [UInt8](repeating: 0, count: 8)
     }
 
     /// Wire-level messages: every typed rdata, compression, misplaced OPT records.
-    static func randomMessage(_ r: inout SplitMix64) -> [UInt8] {
+    static func randomMessage(_ r: inout SeededRandom) -> [UInt8] {
         var b = Builder(out: header(&r))
         var counts = [0, 0, 0, 0]
         let qname = (0..<pick(&r, [0, 1, 2, 3, 4])).map { _ in label(&r) }
@@ -210,8 +198,8 @@ public struct DifferentialCases: Sendable {
 
     /// A response with a CNAME chain and A/AAAA records: owners by pointer or spelled out in
     /// another case, targets sometimes repeating an earlier name (loops), other classes.
-    static func chainMessage(_ r: inout SplitMix64) -> [UInt8] {
-        func labels(_ r: inout SplitMix64) -> [[UInt8]] {
+    static func chainMessage(_ r: inout SeededRandom) -> [UInt8] {
+        func labels(_ r: inout SeededRandom) -> [[UInt8]] {
             (0..<int(&r, 1...3)).map { _ in (0..<int(&r, 1...3)).map { _ in pick(&r, Array("abAB".utf8)) } }
         }
         var out = be16(1) + be16(pick(&r, [0x8180, 0x8180, 0x8180, 0x8380, 0x8183])) + be16(1) + be16(0) + be16(0) + be16(0)
@@ -260,19 +248,19 @@ public struct DifferentialCases: Sendable {
     }
 
     /// A random valid message built with DNSWire's types and encoder (with compression).
-    static func encodedMessage(_ r: inout SplitMix64) -> [UInt8] {
-        func name(_ r: inout SplitMix64) -> DNSName {
+    static func encodedMessage(_ r: inout SeededRandom) -> [UInt8] {
+        func name(_ r: inout SeededRandom) -> DNSName {
             let labels = (0..<int(&r, 0...4)).map { _ in (0..<int(&r, 1...10)).map { _ in pick(&r, Array("abcdeXYZ-0".utf8)) } }
             return DNSName(labels: labels) ?? .root
         }
         var names = (0..<int(&r, 1...4)).map { _ in name(&r) }
-        func someName(_ r: inout SplitMix64) -> DNSName {
+        func someName(_ r: inout SeededRandom) -> DNSName {
             if chance(&r, 70) { return pick(&r, names) }
             let n = name(&r)
             names.append(n)
             return n
         }
-        func record(_ r: inout SplitMix64) -> DNSResourceRecord {
+        func record(_ r: inout SeededRandom) -> DNSResourceRecord {
             let owner = someName(&r)
             let ttl = pick(&r, [300, 0, 0x8000_0000, UInt32(truncatingIfNeeded: r.next())])
             let cls = pick(&r, [DNSClass.in, .in, .in, .ch])
@@ -319,7 +307,7 @@ public struct DifferentialCases: Sendable {
 
     /// Probes of the limits: pointer chains around 16 hops, names around 127 labels and 255
     /// bytes (also reached through a pointer), counts around 64, messages around 16 KiB.
-    static func limitMessage(_ r: inout SplitMix64) -> [UInt8] {
+    static func limitMessage(_ r: inout SeededRandom) -> [UInt8] {
         switch int(&r, 0...5) {
         case 0:
             // Record 1: root owner, opaque rdata: a root byte then m pointers, each to the
@@ -389,7 +377,7 @@ public struct DifferentialCases: Sendable {
 
     /// One to three edits: byte flips/sets, pointer rewrites, count changes, truncation,
     /// label-length edits, appended bytes.
-    static func mutate(_ r: inout SplitMix64, _ input: [UInt8]) -> [UInt8] {
+    static func mutate(_ r: inout SeededRandom, _ input: [UInt8]) -> [UInt8] {
         var m = input
         for _ in 0..<pick(&r, [1, 1, 2, 3]) {
             guard !m.isEmpty else { break }

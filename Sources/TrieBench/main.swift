@@ -12,18 +12,8 @@ import CFQDNShared
 import BPFMapBindings
 import DomainTrie
 import FQDNKernel
+import FQDNTestSupport
 import Glibc
-
-struct Rng: RandomNumberGenerator {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func now() -> Double {
     var t = timespec()
@@ -33,7 +23,7 @@ func now() -> Double {
 
 let args = CommandLine.arguments
 let total = args.count > 1 ? Int(args[1]) ?? 100_000 : 100_000
-var rng = Rng(s: args.count > 2 ? UInt64(args[2]) ?? 1 : 1)
+var rng = SeededRandom(seed: args.count > 2 ? UInt64(args[2]) ?? 1 : 1)
 
 // The mix, per registrable domain d<i>.<tld> (a few patterns each, like real allow-lists):
 // 70% exact hosts (h<j>.d<i>.<tld>, some two labels deeper), 10% `*.d<i>.<tld>`,

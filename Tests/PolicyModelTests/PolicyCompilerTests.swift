@@ -3,7 +3,7 @@ import DomainTrie
 import Foundation
 import Testing
 
-@testable import PolicyEngine
+@testable import PolicyModel
 
 /// The policy compiler (pure Swift): rule masks, DNS query rules, ports, CIDR prefixes with
 /// except holes, combination of several policies, limits.
@@ -128,62 +128,5 @@ struct PolicyCompilerTests {
         #expect(DNSServer("[fd00::2]:5353")?.port == 5353)
         #expect(DNSServer("fd00::2")?.address.count == 16)
         #expect(DNSServer("nope") == nil)
-    }
-
-    @Test func nameHashMatchesKernelDefinition() {
-        // FNV-1a 64 of "\u{1}a\0": the kernel hashes the same bytes the same way.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b: UInt8 in [1, 0x61, 0] { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
-        #expect(WireName.hash([1, 0x61, 0]) == h)
-        #expect(WireName.text([3, 0x61, 0x70, 0x69, 4, 0x74, 0x65, 0x73, 0x74, 0]) == "api.test")
-        #expect(WireName.text([0]) == ".")
-    }
-}
-
-/// `fqdnctl metrics` (Prometheus text): label values and help texts escaped as the exposition
-/// format requires (backslash, double quote, line feed in label values; backslash and line feed
-/// in help), so an endpoint name chosen by the user cannot break or forge a sample line.
-@Suite struct PrometheusTextTests {
-    @Test func labelValuesAreEscaped() {
-        #expect(PrometheusText.labels([:]) == "")
-        #expect(PrometheusText.labels(["endpoint": "web"]) == #"{endpoint="web"}"#)
-        #expect(PrometheusText.labels(["endpoint": "a\"b\\c\nd"]) == #"{endpoint="a\"b\\c\nd"}"#)
-        #expect(PrometheusText.labels(["b": "2", "a": "1"]) == #"{a="1",b="2"}"#)
-        var text = PrometheusText()
-        text.metric("x", type: "gauge", help: "one\\two\nthree \"q\"", [(PrometheusText.labels(["endpoint": "p\"} 1\nfake 2"]), 7)])
-        #expect(text.text == """
-            # HELP x one\\\\two\\nthree "q"
-            # TYPE x gauge
-            x{endpoint="p\\"} 1\\nfake 2"} 7
-
-            """)
-        #expect(text.lines.count == 3, "a name with a line feed must not add a sample line")
-    }
-}
-
-/// The embedding snippet a user copies from the README and the DocC overview is the file CI
-/// compiles (`Examples/ReadmeSnippet/main.swift`, a target of the package).
-@Suite struct SnippetTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The ```swift blocks of a Markdown file.
-    static func swiftBlocks(_ relativePath: String) throws -> [String] {
-        let text = try String(contentsOf: root.appendingPathComponent(relativePath), encoding: .utf8)
-        var blocks: [String] = [], current: [Substring]?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if current == nil, line == "```swift" { current = [] } else if current != nil, line == "```" {
-                blocks.append(current!.joined(separator: "\n") + "\n")
-                current = nil
-            } else if current != nil { current!.append(line) }
-        }
-        return blocks
-    }
-
-    @Test func readmeAndDocCShowTheCompiledSnippet() throws {
-        let compiled = try String(contentsOf: Self.root.appendingPathComponent("Examples/ReadmeSnippet/main.swift"), encoding: .utf8)
-        for doc in ["README.md", "Sources/PolicyEngine/PolicyEngine.docc/PolicyEngine.md"] {
-            let embedding = try Self.swiftBlocks(doc).filter { $0.contains("PolicyAgent(") }
-            #expect(embedding == [compiled], "\(doc): its embedding snippet differs from Examples/ReadmeSnippet/main.swift")
-        }
     }
 }

@@ -7,6 +7,11 @@ public struct PolicyCompileError: Error, Sendable, Hashable, CustomStringConvert
     public var policies: [String]
     public var reason: String
 
+    public init(policies: [String], reason: String) {
+        self.policies = policies
+        self.reason = reason
+    }
+
     public var description: String { "policy \(policies.joined(separator: " + ")): \(reason)" }
 }
 

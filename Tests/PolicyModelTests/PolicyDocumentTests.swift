@@ -1,5 +1,5 @@
 import Testing
-@testable import PolicyEngine
+@testable import PolicyModel
 
 @Suite("CiliumNetworkPolicy documents")
 struct PolicyDocumentTests {
