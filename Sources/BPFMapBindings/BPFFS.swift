@@ -85,17 +85,6 @@ public enum BPFFS {
 }
 
 extension BPFObject {
-    /// The names of the object's own maps (libbpf's internal `.rodata`/`.bss`/... excluded).
-    public var userMapNames: [String] {
-        var names: [String] = []
-        var map = bpf_object__next_map(raw, nil)
-        while let m = map {
-            if !bpf_map__is_internal(m) { names.append(String(cString: bpf_map__name(m))) }
-            map = bpf_object__next_map(raw, m)
-        }
-        return names
-    }
-
     /// Pins every map (internal ones excluded) as `<directory>/<map name>`, creating the
     /// directory. Maps already pinned there by an earlier `adoptPinnedMaps` are skipped.
     @discardableResult

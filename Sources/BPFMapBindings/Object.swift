@@ -21,6 +21,11 @@ public final class BPFObject: @unchecked Sendable {
     let raw: OpaquePointer
     private let elf: UnsafeMutableRawBufferPointer
     private let logBuffers: [UnsafeMutablePointer<CChar>]
+    /// Every map with the name the object declares, in ELF order. libbpf renames a map
+    /// adopted with `bpf_map__reuse_fd` to the kernel map's name; a map keeps the name its
+    /// program gives it here, so an adopted map made under an older name (a layout renamed
+    /// since) is still found, reported and pinned under the name this object uses.
+    private let declaredMaps: [(raw: OpaquePointer, name: String)]
     public private(set) var isLoaded = false
 
     /// Size of each program's verifier log buffer (the log is only requested after a failed
@@ -60,6 +65,13 @@ public final class BPFObject: @unchecked Sendable {
             prog = bpf_object__next_program(raw, p)
         }
         logBuffers = buffers
+        var maps: [(raw: OpaquePointer, name: String)] = []
+        var map = bpf_object__next_map(raw, nil)
+        while let m = map {
+            maps.append((m, String(cString: bpf_map__name(m))))
+            map = bpf_object__next_map(raw, m)
+        }
+        declaredMaps = maps
     }
 
     deinit {
@@ -82,15 +94,10 @@ public final class BPFObject: @unchecked Sendable {
     }
 
     /// Names of the maps, including libbpf's internal ones (`.rodata`, `.bss`, ...).
-    public var mapNames: [String] {
-        var names: [String] = []
-        var map = bpf_object__next_map(raw, nil)
-        while let m = map {
-            names.append(String(cString: bpf_map__name(m)))
-            map = bpf_object__next_map(raw, m)
-        }
-        return names
-    }
+    public var mapNames: [String] { declaredMaps.map(\.name) }
+
+    /// The names of the maps that are not libbpf's internal ones.
+    public var userMapNames: [String] { declaredMaps.filter { !bpf_map__is_internal($0.raw) }.map(\.name) }
 
     func rawProgram(_ name: String) throws(BPFError) -> OpaquePointer {
         guard let p = bpf_object__find_program_by_name(raw, name) else {
@@ -100,7 +107,10 @@ public final class BPFObject: @unchecked Sendable {
     }
 
     func rawMap(_ name: String) throws(BPFError) -> OpaquePointer {
-        guard let m = bpf_object__find_map_by_name(raw, name) else {
+        // Declared names first; libbpf's lookup also knows the internal maps by their section
+        // (".rodata" for "<object>.rodata").
+        let internalMap = bpf_object__find_map_by_name(raw, name).flatMap { bpf_map__is_internal($0) ? $0 : nil }
+        guard let m = declaredMaps.first(where: { $0.name == name })?.raw ?? internalMap else {
             throw .notFound(kind: "map", name: "\(name) in \(self.name)")
         }
         return m
@@ -216,7 +226,7 @@ public final class BPFObject: @unchecked Sendable {
         guard isLoaded else { throw .invalidState("map \(name): \(self.name) is not loaded") }
         let fd = bpf_map__fd(m)
         guard fd >= 0 else { throw .invalidState("map \(name) has no fd") }
-        return try BPFMap(fd: fd, name: String(cString: bpf_map__name(m)), owner: self)
+        return try BPFMap(fd: fd, name: name, owner: self)
     }
 
     /// A typed view of a map: `try object.map("counts", as: BPFArrayMap<UInt64>.self)`.

@@ -93,6 +93,29 @@ struct ObjectTests {
         }
     }
 
+    /// libbpf renames a map adopted with bpf_map__reuse_fd to the kernel map's name; the
+    /// object must keep calling it by its own name (an upgrade that renamed a map adopts the
+    /// old kernel map under the new name, and pins it there, never under the old one).
+    @Test("a map adopted from a map of another name keeps the object's name", .kernel)
+    func adoptedMapKeepsItsName() async throws {
+        let maker = try openObject("maps_test")
+        try maker.load()
+        let kernelMap = try maker.map("array")
+        let adopter = try openObject("bindings_test")
+        try adopter.setMaxEntries("counts", 8)  // the shape of maps_test's `array`
+        try adopter.reuseMap("counts", kernelMap)
+        try adopter.load()
+        #expect(adopter.userMapNames == ["counts"])
+        let adopted = try adopter.map("counts")
+        #expect(adopted.id == kernelMap.id, "the same kernel map")
+        #expect(adopted.name == "counts")
+        #expect(throws: BPFError.self) { try adopter.map("array") }
+        let pinned = try await withBPFFSDirectory { dir throws -> ([String], [String]) in
+            (try adopter.pinMaps(in: dir), BPFFS.contents(of: dir))
+        }
+        #expect(pinned.0 == ["counts"] && pinned.1 == ["counts"], "pinned under the object's name: \(pinned)")
+    }
+
     @Test("a verifier rejection carries the program name and the verifier log", .kernel)
     func verifierRejection() throws {
         let object = try openObject("verifier_reject_test")
