@@ -199,7 +199,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct fqdn_dns_scratch);
-} fqdn_dns_scratch_map SEC(".maps");
+} fq_dns_scratch SEC(".maps");
 
 /* What the step function works on: pointers only (spilled pointers keep
  * their type across callback frames); the scalars are in s->st. */
@@ -212,7 +212,7 @@ struct fqdn_dns_ctx {
 static __always_inline struct fqdn_dns_scratch *fqdn_dns_scratch_get(void)
 {
 	__u32 zero = 0;
-	return bpf_map_lookup_elem(&fqdn_dns_scratch_map, &zero);
+	return bpf_map_lookup_elem(&fq_dns_scratch, &zero);
 }
 
 /* --- small helpers ---------------------------------------------------- */

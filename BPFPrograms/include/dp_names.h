@@ -53,7 +53,7 @@ static __always_inline __u64 dp_trie_tags(__u32 policy, const struct fqdn_wire_n
 			break;
 		sk.policy = policy;
 		sk.set = res->hits[i];
-		set = bpf_map_lookup_elem(&fqdn_trie_sets, &sk);
+		set = bpf_map_lookup_elem(&fq_trie_sets, &sk);
 		if (!set)
 			continue;
 		for (j = 0; j < FQDN_TRIE_MAX_SET_TAGS; j++) {

@@ -40,9 +40,12 @@
  *      (what a randomised query carried before the kernel rewrote it).
  *   5: + fq_tcp_tx (the bytes each DNS-over-TCP client socket wrote: only
  *      those may leave toward the server); + fq_secret (the key of the TCP
- *      sequence number shift). */
+ *      sequence number shift).
+ *   6: one prefix for every map: the trie maps fqdn_trie_{nodes,globs,sets}
+ *      are pinned as fq_trie_{nodes,globs,sets} (same shapes; the upgrade
+ *      renames their pins). */
 #ifndef FQDN_LAYOUT_VERSION
-#define FQDN_LAYOUT_VERSION 5
+#define FQDN_LAYOUT_VERSION 6
 #endif
 /* Queries of veth endpoints get a kernel-chosen source port and id (layout 4;
  * the older layouts' builds, made only for the upgrade tests, have no room

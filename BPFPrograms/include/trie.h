@@ -17,7 +17,7 @@
  * Every loop is bounded by a constant of the shared header and driven by
  * bpf_loop (labels, active nodes, glob slots, glob matcher steps), so the
  * verifier checks each body once. The walk's state lives in a per-CPU array
- * (fqdn_trie_state), not on the stack.
+ * (fq_trie_state), not on the stack.
  */
 #ifndef FQDN_TRIE_H
 #define FQDN_TRIE_H
@@ -27,13 +27,21 @@
 
 #include "fqdn_shared.h"
 
+#if FQDN_LAYOUT_VERSION < 6
+/* Before layout 6 the trie maps were pinned as fqdn_trie_*; objects built to
+ * play an older agent (the upgrade tests) keep those names. */
+#define fq_trie_nodes fqdn_trie_nodes
+#define fq_trie_globs fqdn_trie_globs
+#define fq_trie_sets fqdn_trie_sets
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FQDN_TRIE_MAX_NODES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fqdn_trie_key);
 	__type(value, struct fqdn_trie_node);
-} fqdn_trie_nodes SEC(".maps");
+} fq_trie_nodes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -41,7 +49,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fqdn_trie_glob_key);
 	__type(value, struct fqdn_trie_glob);
-} fqdn_trie_globs SEC(".maps");
+} fq_trie_globs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -49,7 +57,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fqdn_trie_set_key);
 	__type(value, struct fqdn_trie_set);
-} fqdn_trie_sets SEC(".maps");
+} fq_trie_sets SEC(".maps");
 
 /* The walk's working state (per CPU, one walk at a time per CPU). */
 #define FQDN_TRIE_NAME_BUF (FQDN_MAX_NAME_LEN + 1 + FQDN_TRIE_LABEL_BYTES)
@@ -84,7 +92,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct fqdn_trie_walk_state);
-} fqdn_trie_state SEC(".maps");
+} fq_trie_state SEC(".maps");
 
 struct fqdn_trie_ctx {
 	struct fqdn_trie_walk_state *w;
@@ -249,7 +257,7 @@ static long fqdn_trie_glob_slot(__u32 slot, void *ctx)
 	struct fqdn_trie_node *c;
 	__u32 m;
 
-	g = bpf_map_lookup_elem(&fqdn_trie_globs, &gk);
+	g = bpf_map_lookup_elem(&fq_trie_globs, &gk);
 	if (!g)
 		return 0;
 	m = g->len;
@@ -268,7 +276,7 @@ static long fqdn_trie_glob_slot(__u32 slot, void *ctx)
 	w->gkey.parent = w->parent;
 	*(__u64 *)&w->gkey.len = m; /* len, then 7 zero pad bytes */
 	fqdn_trie_copy_label(w->gkey.label, w->glob);
-	c = bpf_map_lookup_elem(&fqdn_trie_nodes, &w->gkey);
+	c = bpf_map_lookup_elem(&fq_trie_nodes, &w->gkey);
 	if (c && fqdn_trie_push(w, c))
 		return 1;
 	return 0;
@@ -295,7 +303,7 @@ static long fqdn_trie_node_step(__u32 j, void *ctx)
 	if ((flags & FQDN_TRIE_F_MULTI) && fqdn_trie_hit(w, n->multi_set))
 		return 1;
 	w->lkey.parent = id;
-	c = bpf_map_lookup_elem(&fqdn_trie_nodes, &w->lkey);
+	c = bpf_map_lookup_elem(&fq_trie_nodes, &w->lkey);
 	if (c && fqdn_trie_push(w, c))
 		return 1;
 	if (flags & FQDN_TRIE_F_STAR) {
@@ -306,7 +314,7 @@ static long fqdn_trie_node_step(__u32 j, void *ctx)
 #pragma clang loop unroll(full)
 		for (int k = 1; k < FQDN_TRIE_LABEL_BYTES / 8; k++)
 			l[k] = 0;
-		c = bpf_map_lookup_elem(&fqdn_trie_nodes, &w->gkey);
+		c = bpf_map_lookup_elem(&fq_trie_nodes, &w->gkey);
 		if (c && fqdn_trie_push(w, c))
 			return 1;
 	}
@@ -375,7 +383,7 @@ __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_name *nam
 
 	if (!name || !res)
 		return 0;
-	w = bpf_map_lookup_elem(&fqdn_trie_state, &zero);
+	w = bpf_map_lookup_elem(&fq_trie_state, &zero);
 	if (!w) {
 		fqdn_trie_fail(res, FQDN_TRIE_ERR_NAME);
 		return 0;
@@ -422,7 +430,7 @@ __noinline int fqdn_trie_walk_sub(__u32 policy, const struct fqdn_wire_name *nam
 	 * level steps rewrite parent, len and label before each lookup. */
 	__builtin_memset(&w->lkey, 0, sizeof(w->lkey));
 	w->lkey.policy = policy;
-	root = bpf_map_lookup_elem(&fqdn_trie_nodes, &w->lkey);
+	root = bpf_map_lookup_elem(&fq_trie_nodes, &w->lkey);
 	if (!root) {
 		fqdn_trie_fail(res, FQDN_TRIE_OK);
 		return 0;

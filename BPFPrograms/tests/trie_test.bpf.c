@@ -12,7 +12,7 @@
  *                 getting the input, for benchmarks.
  *   trivial       Returns at once: the floor for benchmarks.
  *
- * The trie maps (fqdn_trie_nodes, fqdn_trie_globs, fqdn_trie_sets) come
+ * The trie maps (fq_trie_nodes, fq_trie_globs, fq_trie_sets) come
  * from trie.h and are filled by the caller with DomainTrie's entries.
  */
 #include <linux/bpf.h>

@@ -172,7 +172,7 @@ static void trie_node(__u32 parent, const char *label, __u32 id, __u16 depth, __
 	v.exact_set = exact_set;
 	v.multi_set = multi_set;
 	v.flags = flags;
-	upd("fqdn_trie_nodes", &k, &v);
+	upd("fq_trie_nodes", &k, &v);
 }
 
 /* The policy dpgen.py's assertions are derived from (see there). */
@@ -206,7 +206,7 @@ static void write_policy(bool cgroup)
 	for (__u32 set = 1; set <= 2; set++) {
 		struct fqdn_trie_set_key k = {.policy = POLICY_ID, .set = set};
 		struct fqdn_trie_set v = {.count = 2, .tags = {0, FQDN_TAG_DNS_QUERY}};
-		upd("fqdn_trie_sets", &k, &v);
+		upd("fq_trie_sets", &k, &v);
 	}
 }
 
@@ -369,7 +369,7 @@ static int dump_map(struct bpf_map *m)
 		      type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 	/* Not compared: libbpf's internal maps (.rodata, .bss), the ring (its records are
 	 * compared per case), and the per-CPU scratch of one program run (fq_scratch,
-	 * fqdn_dns_scratch_map, fqdn_trie_state: leftovers of whichever CPU ran the last
+	 * fq_dns_scratch, fq_trie_state: leftovers of whichever CPU ran the last
 	 * packet). Per-CPU maps of u64 (fq_counters) are compared summed over the CPUs. */
 	if (strchr(n, '.') || type == BPF_MAP_TYPE_RINGBUF || (percpu && vs != 8))
 		return 0;

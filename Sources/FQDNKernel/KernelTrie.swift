@@ -28,9 +28,9 @@ public final class KernelTrie: @unchecked Sendable {
         loadProgram = try object.program("trie_load")
         trivialProgram = try object.program("trivial")
         maps = [
-            .nodes: try object.map("fqdn_trie_nodes"),
-            .globs: try object.map("fqdn_trie_globs"),
-            .sets: try object.map("fqdn_trie_sets"),
+            .nodes: try object.map("fq_trie_nodes"),
+            .globs: try object.map("fq_trie_globs"),
+            .sets: try object.map("fq_trie_sets"),
         ]
         out = try object.map("trie_out")
         try Self.checkSizes(maps[.nodes]!, MemoryLayout<fqdn_trie_key>.size, MemoryLayout<fqdn_trie_node>.size)

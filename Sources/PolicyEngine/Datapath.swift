@@ -59,6 +59,9 @@ public final class DatapathMaps: @unchecked Sendable {
         "fq_dns_servers", "fq_inflight", "fq_allow4", "fq_allow6", "fq_names", "fq_name_slots",
         "fq_flows", "fq_inbound", "fq_tcp_tx", "fq_secret", "fq_events", "fq_counters", "fq_meta",
     ] + TrieMap.allCases.map(\.kernelName)
+        // Objects built for a layout before 6 (only the upgrade tests load them, to play an
+        // older agent) still name the trie maps fqdn_trie_*: pinned under those names too.
+        + TrieMap.allCases.map(\.legacyKernelName)
 
     let epIfindex: BPFHashMap<UInt32, fqdn_endpoint>
     let epCgroup: BPFHashMap<UInt64, fqdn_endpoint>
@@ -110,7 +113,12 @@ public final class DatapathMaps: @unchecked Sendable {
         counters = try BPFPerCPUArrayMap(open("fq_counters"))
         meta = try .init(open("fq_meta"))
         var trie: [TrieMap: BPFMap] = [:]
-        for m in TrieMap.allCases { trie[m] = try open(m.kernelName) }
+        for m in TrieMap.allCases {
+            do { trie[m] = try open(m.kernelName) } catch {
+                guard let legacy = try? open(m.legacyKernelName) else { throw error }
+                trie[m] = legacy
+            }
+        }
         self.trie = trie
     }
 
@@ -139,11 +147,14 @@ extension TrieMap {
     /// The C name of the trie map in BPFPrograms/include/trie.h.
     var kernelName: String {
         switch self {
-        case .nodes: "fqdn_trie_nodes"
-        case .globs: "fqdn_trie_globs"
-        case .sets: "fqdn_trie_sets"
+        case .nodes: "fq_trie_nodes"
+        case .globs: "fq_trie_globs"
+        case .sets: "fq_trie_sets"
         }
     }
+
+    /// Its name before layout 6 (`fqdn_trie_*`): what the 5 -> 6 migration renames.
+    var legacyKernelName: String { "fqdn_trie_" + rawValue }
 }
 
 /// The loaded attach-point programs and their shared, pinned maps.
@@ -224,6 +235,12 @@ public final class Datapath: @unchecked Sendable {
         }
         let plan = try LayoutPlan.make(pinDirectory: pinDirectory, objects: opened.map(\.1), layoutVersion: objects.layoutVersion)
         let replace = plan?.replace ?? [:]
+        // Maps that only changed name: their pins take the new name before anything adopts them.
+        for (old, new) in plan?.migration?.renamed ?? [:] where BPFFS.exists(mapsDir + "/" + old) && !BPFFS.exists(mapsDir + "/" + new) {
+            if rename(mapsDir + "/" + old, mapsDir + "/" + new) != 0 {
+                throw .bpf(.syscall(op: "rename(\(mapsDir)/\(old), \(new))", errno: .current))
+            }
+        }
         var programs: [Program: BPFProgram] = [:]
         // Maps created in the new shape by the first object needing them, shared with the
         // others in memory: they are pinned only once filled (replacePins).

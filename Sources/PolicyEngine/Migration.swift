@@ -104,6 +104,9 @@ struct LayoutMigration: Sendable {
     let to: UInt32
     /// Map name -> a fresh converter for one run.
     let converters: [String: @Sendable () -> MapMigrator]
+    /// Maps that keep their shape under a new name: old pin name -> new pin name. Their pins
+    /// are renamed (bpffs rename, atomic per map) before the new programs adopt them.
+    var renamed: [String: String] = [:]
     /// What the migration does, for the log and the documentation.
     let summary: String
 
@@ -140,6 +143,14 @@ struct LayoutMigration: Sendable {
         LayoutMigration(
             from: 4, to: 5, converters: [:],
             summary: "new fq_tcp_tx and fq_secret (DNS-over-TCP connections made before the upgrade must reconnect)"),
+        // 5 -> 6 (one map prefix): the trie maps keep their shape and contents under fq_
+        // names. The running programs hold the maps, not their names, so renaming the pins
+        // changes nothing for them; an agent killed between two renames leaves layout 5 in
+        // fq_meta and the next one renames the rest.
+        LayoutMigration(
+            from: 5, to: 6, converters: [:],
+            renamed: ["fqdn_trie_nodes": "fq_trie_nodes", "fqdn_trie_globs": "fq_trie_globs", "fqdn_trie_sets": "fq_trie_sets"],
+            summary: "trie maps pinned as fq_trie_{nodes,globs,sets} (renamed, contents kept)"),
     ]
 
     /// The migration from `from` to `to`: one step of `all`, or consecutive steps composed
@@ -148,15 +159,19 @@ struct LayoutMigration: Sendable {
     static func find(from: UInt32, to: UInt32) -> LayoutMigration? {
         guard from < to else { return nil }
         var converters: [String: @Sendable () -> MapMigrator] = [:]
+        var renamed: [String: String] = [:]
         var summaries: [String] = []
         var at = from
         while at < to {
             guard let step = all.first(where: { $0.from == at && $0.to > at && $0.to <= to }) else { return nil }
+            // Converters are keyed by the name the map has in the step's target layout.
             converters.merge(step.converters) { _, later in later }
+            // A map renamed twice goes from its first name to its last.
+            for (old, new) in step.renamed { renamed[renamed.first { $0.value == old }?.key ?? old] = new }
             summaries.append(step.summary)
             at = step.to
         }
-        return LayoutMigration(from: from, to: to, converters: converters, summary: summaries.joined(separator: "; "))
+        return LayoutMigration(from: from, to: to, converters: converters, renamed: renamed, summary: summaries.joined(separator: "; "))
     }
 }
 
@@ -214,9 +229,14 @@ struct LayoutPlan {
                 defined[name] = try bpf { () throws(BPFError) in try o.mapShape(name) }
             }
         }
+        // A map the migration renames is still pinned under its old name (or, after an
+        // interrupted upgrade, already under the new one).
+        let oldName = Dictionary((LayoutMigration.find(from: pinnedVersion, to: layoutVersion)?.renamed ?? [:]).map { ($1, $0) }) { a, _ in a }
         var differing: [(String, [String])] = []
-        for name in defined.keys.sorted() where BPFFS.exists(dir + "/" + name) {
-            let pinned = try bpf { () throws(BPFError) in try BPFMap.openPinned(dir + "/" + name) }.shape
+        for name in defined.keys.sorted() {
+            let path = BPFFS.exists(dir + "/" + name) ? dir + "/" + name : oldName[name].map { dir + "/" + $0 }
+            guard let path, BPFFS.exists(path) else { continue }
+            let pinned = try bpf { () throws(BPFError) in try BPFMap.openPinned(path) }.shape
             let diff = pinned.differences(to: defined[name]!)
             if !diff.isEmpty { differing.append((name, diff)) }
         }

@@ -83,6 +83,8 @@ import Testing
             #expect(try held.roundTrip("before"))
             let learnedBefore = try Self.learnedEntries(env.agent.maps)
             let countersBefore = try await env.counters()
+            // Layout 6 renamed the trie maps' pins: the same kernel maps must carry on.
+            let trieIDs = try ["nodes", "globs", "sets"].map { try BPFMap.openPinned(pin + "/maps/fqdn_trie_\($0)").id }
             #expect(learnedBefore.count >= 2)
 
             // Traffic from the pod during the whole upgrade: allowed lookups and connections,
@@ -129,6 +131,10 @@ import Testing
             #expect(upgrade.migratedMaps.sorted() == ["fq_counters", "fq_inflight"])
             #expect(try BPFMap.openPinned(pin + "/maps/fq_inflight").valueSize == MemoryLayout<fqdn_inflight>.size)
             #expect(upgrade.linksSwitched == 4, "2 pods x 2 veth programs switched in place")
+            #expect(try ["nodes", "globs", "sets"].map { try BPFMap.openPinned(pin + "/maps/fq_trie_\($0)").id } == trieIDs,
+                    "the trie maps are the same maps under their new names")
+            let oldNames = BPFFS.contents(of: pin + "/maps").filter { $0.hasPrefix("fqdn_") }
+            #expect(oldNames.isEmpty, "no pin keeps an old name: \(oldNames)")
             #expect(try BPFMap.openPinned(pin + "/maps/fq_counters").maxEntries == Int(FQDN_CTR_COUNT.rawValue))
             let meta = try DatapathMaps.pinned(at: pin).metaRecord()
             #expect(meta.layoutVersion == UInt32(FQDN_LAYOUT_VERSION))
