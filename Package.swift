@@ -79,7 +79,10 @@ let package = Package(
         .target(name: "BPFMapBindings", dependencies: ["CLibbpf", "CSysShims"]),
 
         // Test support (library product): the `.kernel` gate, the netns lock, fixtures.
-        .target(name: "FQDNPolicyTesting", dependencies: ["BPFMapBindings", "CSysShims"]),
+        .target(name: "FQDNPolicyTesting", dependencies: ["BPFMapBindings", "PacketWire", "CSysShims"]),
+        // Ethernet/IP/UDP/TCP frames with valid checksums (pure Swift): test packets, the
+        // parser harness's framings.
+        .target(name: "PacketWire"),
         .testTarget(
             name: "BPFMapBindingsTests",
             dependencies: ["BPFMapBindings", "BPFTestObjects", "FQDNPolicyTesting", "CFQDNShared"]
@@ -88,7 +91,7 @@ let package = Package(
         // The project's own BPF programs driven from Swift (BPF_PROG_TEST_RUN harnesses).
         .target(
             name: "FQDNKernel",
-            dependencies: ["BPFMapBindings", "BPFObjects", "BPFTestObjects", "DNSWire", "DomainTrie", "FQDNTestSupport", "CFQDNShared"]
+            dependencies: ["BPFMapBindings", "BPFObjects", "BPFTestObjects", "DNSWire", "DomainTrie", "FQDNTestSupport", "PacketWire", "CFQDNShared"]
         ),
         .testTarget(
             name: "FQDNKernelTests",

@@ -60,25 +60,42 @@ static __always_inline void dp_ep_unpack(struct fqdn_endpoint *ep, __u64 lo, __u
 	ep->flags = (__u32)hi;
 }
 
+/* The policy version the endpoint runs (NULL: none; the callers fail closed). */
+static __always_inline struct fqdn_policy_settings *dp_policy_of(const struct fqdn_endpoint *ep)
+{
+	__u32 pid = ep->policy_id;
+
+	return bpf_map_lookup_elem(&fq_policy, &pid);
+}
+
+/* How fqdn_dp_query and fqdn_dp_response start: the endpoint unpacked (every
+ * argument must be used: clang leaves an unused one unset and the verifier
+ * refuses the call), the endpoint doing `flag`, a UDP packet's headers read.
+ * 1: go on; 0: the packet is not the function's to judge (pass). */
+static __always_inline int dp_udp_dns_begin(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi, __u32 flag,
+					    struct fqdn_endpoint *ep, struct dp_pkt *p)
+{
+	if (!skb)
+		return 0;
+	dp_ep_unpack(ep, ep_lo, ep_hi);
+	if (!(ep->flags & flag))
+		return 0;
+	if (dp_headers(skb, p) < 0 || p->proto != DP_IPPROTO_UDP || !p->l4_off)
+		return 0;
+	return 1;
+}
+
 /* A UDP DNS query of the endpoint to a trusted server (the caller checked). */
 __attribute__((noinline)) int fqdn_dp_query(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
-	struct fqdn_policy_settings *pol;
 	struct fqdn_endpoint ep;
 	struct dp_pkt p;
-	__u32 pid;
 
-	if (!skb)
+	struct fqdn_policy_settings *pol;
+
+	if (!dp_udp_dns_begin(skb, ep_lo, ep_hi, FQDN_EP_F_ENFORCE, &ep, &p))
 		return DP_PASS;
-	dp_ep_unpack(&ep, ep_lo, ep_hi);
-	/* (Every argument must be used: clang leaves an unused one unset and
-	 * the verifier refuses the call.) */
-	if (!(ep.flags & FQDN_EP_F_ENFORCE))
-		return DP_PASS;
-	if (dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
-		return DP_PASS;
-	pid = ep.policy_id;
-	pol = bpf_map_lookup_elem(&fq_policy, &pid);
+	pol = dp_policy_of(&ep);
 	return dp_dns_query(skb, &ep, pol, &p, DP_ATTACH == DP_ATTACH_VETH);
 }
 
@@ -117,10 +134,8 @@ static __always_inline int dp_neighbor_on_link(struct __sk_buff *skb, const stru
  * then the policy (dp_check_egress). */
 __attribute__((noinline)) int fqdn_dp_check(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
-	struct fqdn_policy_settings *pol;
 	struct fqdn_endpoint ep;
 	struct dp_pkt p;
-	__u32 pid;
 
 	if (!skb)
 		return DP_DROP;
@@ -148,29 +163,18 @@ __attribute__((noinline)) int fqdn_dp_check(struct __sk_buff *skb, __u64 ep_lo, 
 		return dp_deny_unclassified(&ep, &p, FQDN_DENY_NEIGHBOR);
 	}
 #endif
-	pid = ep.policy_id;
-	pol = bpf_map_lookup_elem(&fq_policy, &pid);
-	return dp_check_egress(&ep, pol, &p);
+	return dp_check_egress(&ep, dp_policy_of(&ep), &p);
 }
 
 /* A UDP packet from a trusted server toward the endpoint (the caller checked). */
 __attribute__((noinline)) int fqdn_dp_response(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
-	struct fqdn_policy_settings *pol;
 	struct fqdn_endpoint ep;
 	struct dp_pkt p;
-	__u32 pid;
 
-	if (!skb)
+	if (!dp_udp_dns_begin(skb, ep_lo, ep_hi, FQDN_EP_F_LEARN, &ep, &p))
 		return DP_PASS;
-	dp_ep_unpack(&ep, ep_lo, ep_hi);
-	if (!(ep.flags & FQDN_EP_F_LEARN))
-		return DP_PASS;
-	if (dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_UDP || !p.l4_off)
-		return DP_PASS;
-	pid = ep.policy_id;
-	pol = bpf_map_lookup_elem(&fq_policy, &pid);
-	return dp_dns_response(skb, &ep, pol, &p);
+	return dp_dns_response(skb, &ep, dp_policy_of(&ep), &p);
 }
 
 

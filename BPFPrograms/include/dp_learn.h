@@ -83,11 +83,31 @@ static __always_inline void dp_evict(struct dp_learn_ctx *c, const struct fqdn_s
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Writes the learned entry `v` at `key` of `map` (fq_allow4 or fq_allow6: the
+ * entry is the same for both families, only the key differs). An address a
+ * live entry of another name holds keeps both names' rules and the later
+ * expiry. Inlined at each call site, so each keeps a constant map (and the
+ * verifier's inlined lookup). */
+static __always_inline long dp_allow_learn(void *map, const void *key, struct fqdn_allow *v,
+					   const struct dp_learn_ctx *c, __u32 *refreshed, __u32 *new_key)
+{
+	struct fqdn_allow *cur = bpf_map_lookup_elem(map, key);
+
+	if (cur && cur->name_hash != c->name_hash && cur->policy_id == c->policy_id && c->now < cur->expiry_ns) {
+		v->rule_mask |= cur->rule_mask;
+		if (cur->expiry_ns > v->expiry_ns)
+			v->expiry_ns = cur->expiry_ns;
+	}
+	*refreshed = cur && cur->name_hash == c->name_hash;
+	*new_key = !cur;
+	return bpf_map_update_elem(map, key, v, BPF_ANY);
+}
+
 static long dp_learn_one(__u32 i, void *ctx)
 {
 	struct dp_learn_ctx *c = ctx;
 	struct fqdn_credited_addr *ca;
-	struct fqdn_allow *cur, v = {};
+	struct fqdn_allow v = {};
 	struct fqdn_event *e;
 	__u32 ttl, slot_no, refreshed = 0, new_key = 0;
 	int err;
@@ -104,32 +124,14 @@ static long dp_learn_one(__u32 i, void *ctx)
 
 	if (ca->family == FQDN_AF_INET) {
 		struct fqdn_allow4_key k = { .endpoint_id = c->ep->endpoint_id };
+
 		__builtin_memcpy(k.addr, ca->addr, 4);
-		cur = bpf_map_lookup_elem(&fq_allow4, &k);
-		if (cur && cur->name_hash != c->name_hash && cur->policy_id == c->policy_id &&
-		    c->now < cur->expiry_ns) {
-			/* Shared with another live name: keep both names' rules and
-			 * the later expiry. */
-			v.rule_mask |= cur->rule_mask;
-			if (cur->expiry_ns > v.expiry_ns)
-				v.expiry_ns = cur->expiry_ns;
-		}
-		refreshed = cur && cur->name_hash == c->name_hash;
-		new_key = !cur;
-		err = bpf_map_update_elem(&fq_allow4, &k, &v, BPF_ANY);
+		err = dp_allow_learn(&fq_allow4, &k, &v, c, &refreshed, &new_key);
 	} else if (ca->family == FQDN_AF_INET6) {
 		struct fqdn_allow6_key k = { .endpoint_id = c->ep->endpoint_id };
+
 		__builtin_memcpy(k.addr, ca->addr, 16);
-		cur = bpf_map_lookup_elem(&fq_allow6, &k);
-		if (cur && cur->name_hash != c->name_hash && cur->policy_id == c->policy_id &&
-		    c->now < cur->expiry_ns) {
-			v.rule_mask |= cur->rule_mask;
-			if (cur->expiry_ns > v.expiry_ns)
-				v.expiry_ns = cur->expiry_ns;
-		}
-		refreshed = cur && cur->name_hash == c->name_hash;
-		new_key = !cur;
-		err = bpf_map_update_elem(&fq_allow6, &k, &v, BPF_ANY);
+		err = dp_allow_learn(&fq_allow6, &k, &v, c, &refreshed, &new_key);
 	} else {
 		return 0;
 	}

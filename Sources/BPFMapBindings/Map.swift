@@ -246,12 +246,41 @@ extension BPFMapView {
     }
 }
 
-/// Maps addressed by a plain-data key holding one plain-data value: hash, LRU hash, array,
-/// LPM trie. Lookups of absent keys are `nil`.
-public protocol BPFKeyValueMap: BPFMapView {
+/// Maps read by a plain-data key: lookups, deletes and walks. Every typed view is one.
+public protocol BPFKeyedMap: BPFMapView {
     associatedtype Key: BPFPlainData
     associatedtype Value: BPFPlainData
+    /// The value at `key`, or nil when there is none.
+    func lookup(_ key: Key) throws(BPFError) -> Value?
 }
+
+extension BPFKeyedMap {
+    /// Removes `key`; false when it was not there.
+    @discardableResult
+    public func delete(_ key: Key) throws(BPFError) -> Bool {
+        let map = self.map
+        return try map.found(withUnsafeBytes(of: key) { k in map.deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
+    }
+
+    /// Every key (a snapshot; entries changing meanwhile may be missed or seen twice, as
+    /// with any bpf_map_get_next_key walk).
+    public func keys() throws(BPFError) -> [Key] {
+        try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
+    }
+
+    /// Every entry (keys, then one lookup each; keys deleted meanwhile are skipped).
+    public func entries() throws(BPFError) -> [(key: Key, value: Value)] {
+        var out: [(key: Key, value: Value)] = []
+        for key in try keys() {
+            if let value = try lookup(key) { out.append((key, value)) }
+        }
+        return out
+    }
+}
+
+/// Maps addressed by a plain-data key holding one plain-data value: hash, LRU hash, array,
+/// LPM trie. Lookups of absent keys are `nil`.
+public protocol BPFKeyValueMap: BPFKeyedMap {}
 
 extension BPFKeyValueMap {
     static func checkKeyValue(_ map: BPFMap) throws(BPFError) {
@@ -275,28 +304,6 @@ extension BPFKeyValueMap {
         let map = self.map
         let r = withUnsafeBytes(of: key) { k in withUnsafeBytes(of: value) { v in map.updateRaw(k.baseAddress, v.baseAddress, policy) } }
         try check(r, "bpf_map_update_elem(\(map.name))")
-    }
-
-    /// Removes `key`; false when it was not there.
-    @discardableResult
-    public func delete(_ key: Key) throws(BPFError) -> Bool {
-        let map = self.map
-        return try map.found(withUnsafeBytes(of: key) { k in map.deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
-    }
-
-    /// Every key (a snapshot; entries changing meanwhile may be missed or seen twice, as
-    /// with any bpf_map_get_next_key walk).
-    public func keys() throws(BPFError) -> [Key] {
-        try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
-    }
-
-    /// Every entry (keys, then one lookup each; keys deleted meanwhile are skipped).
-    public func entries() throws(BPFError) -> [(key: Key, value: Value)] {
-        var out: [(key: Key, value: Value)] = []
-        for key in try keys() {
-            if let value = try lookup(key) { out.append((key, value)) }
-        }
-        return out
     }
 
     /// Writes many entries in one syscall (`BPF_MAP_UPDATE_BATCH`, Linux 5.6+ for hash and
@@ -403,7 +410,8 @@ public struct BPFArrayMap<Value: BPFPlainData>: BPFKeyValueMap, Sendable {
 /// starts with (e.g. the header before a large inline buffer). Lookups copy the whole value
 /// and return its head; there is no update (the rest of the value would be lost), only
 /// lookups, deletes and walks.
-public struct BPFHashMapHeads<Key: BPFPlainData, Head: BPFPlainData>: BPFMapView, Sendable {
+public struct BPFHashMapHeads<Key: BPFPlainData, Head: BPFPlainData>: BPFKeyedMap, Sendable {
+    public typealias Value = Head
     public let map: BPFMap
     public init(_ map: BPFMap) throws(BPFError) {
         try Self.checkType(map, [.hash, .lruHash])
@@ -424,26 +432,5 @@ public struct BPFHashMapHeads<Key: BPFPlainData, Head: BPFPlainData>: BPFMapView
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(map.valueSize, 1))
         let r = withUnsafeBytes(of: key) { k in map.lookupRaw(k.baseAddress, into: buffer) }
         return try map.found(r, "bpf_map_lookup_elem") ? Head.load(from: buffer) : nil
-    }
-
-    /// Removes `key`; false when it was not there.
-    @discardableResult
-    public func delete(_ key: Key) throws(BPFError) -> Bool {
-        let map = self.map
-        return try map.found(withUnsafeBytes(of: key) { k in map.deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
-    }
-
-    /// Every key (a snapshot).
-    public func keys() throws(BPFError) -> [Key] {
-        try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
-    }
-
-    /// Every entry's key and head (keys deleted meanwhile are skipped).
-    public func entries() throws(BPFError) -> [(key: Key, value: Head)] {
-        var out: [(key: Key, value: Head)] = []
-        for key in try keys() {
-            if let head = try lookup(key) { out.append((key, head)) }
-        }
-        return out
     }
 }

@@ -2,6 +2,7 @@ import BPFMapBindings
 import BPFTestObjects
 import CFQDNShared
 import DNSWire
+import PacketWire
 import Glibc
 
 /// The in-kernel DNS parser (`BPFPrograms/include/dns_parser.h`), driven through its test
@@ -70,58 +71,17 @@ public final class KernelParser: @unchecked Sendable {
     /// valid IP and transport checksums. `.buffer` has no packet: an empty Ethernet frame.
     public static func packet(_ message: [UInt8], framing: Framing) -> [UInt8] {
         let v6 = framing == .udp6 || framing == .tcp6
-        let ethType: [UInt8] = v6 ? [0x86, 0xdd] : [0x08, 0x00]
-        let eth: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x53] + ethType
-        let src = v6 ? serverIPv6 : serverIPv4, dst = v6 ? clientIPv6 : clientIPv4
-        var l4: [UInt8]
-        let proto: UInt8
+        let server = PacketBuilder.Endpoint(address: v6 ? serverIPv6 : serverIPv4, port: 53)
+        let client = PacketBuilder.Endpoint(address: v6 ? clientIPv6 : clientIPv4, port: 40000)
         switch framing {
         case .buffer:
-            return eth + [UInt8](repeating: 0, count: 46)
+            return PacketBuilder.defaultDestinationMAC + PacketBuilder.defaultSourceMAC + [0x08, 0x00] + [UInt8](repeating: 0, count: 46)
         case .udp4, .udp6:
-            proto = 17
-            l4 = be16(53) + be16(40000) + be16(UInt16(truncatingIfNeeded: 8 + message.count)) + [0, 0] + message
+            return PacketBuilder.udp(from: server, to: client, payload: message)
         case .tcp4, .tcp6:
-            proto = 6
-            l4 = be16(53) + be16(40000) + be32(1) + be32(1) + [0x50, 0x18] + be16(65535) + [0, 0, 0, 0]
-            l4 += be16(UInt16(truncatingIfNeeded: message.count)) + message
+            return PacketBuilder.tcp(from: server, to: client, flags: PacketBuilder.psh | PacketBuilder.ack, sequence: 1,
+                                     acknowledgment: 1, payload: PacketBuilder.tcpFramed(message))
         }
-        let sum = checksum(pseudoHeader(src, dst, proto: proto, length: l4.count) + l4)
-        let at = proto == 17 ? 6 : 16
-        l4[at] = UInt8(sum >> 8)
-        l4[at + 1] = UInt8(sum & 0xFF)
-        if proto == 17, sum == 0 { l4[at] = 0xFF; l4[at + 1] = 0xFF }
-        var ip: [UInt8]
-        if v6 {
-            ip = [0x60, 0, 0, 0] + be16(UInt16(truncatingIfNeeded: l4.count)) + [proto, 64] + src + dst
-        } else {
-            ip = [0x45, 0] + be16(UInt16(truncatingIfNeeded: 20 + l4.count)) + [0, 0, 0x40, 0, 64, proto, 0, 0] + src + dst
-            let s = checksum(ip)
-            ip[10] = UInt8(s >> 8)
-            ip[11] = UInt8(s & 0xFF)
-        }
-        return eth + ip + l4
-    }
-
-    static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xFF)] }
-    static func be32(_ v: UInt32) -> [UInt8] { be16(UInt16(v >> 16)) + be16(UInt16(v & 0xFFFF)) }
-
-    static func pseudoHeader(_ src: [UInt8], _ dst: [UInt8], proto: UInt8, length: Int) -> [UInt8] {
-        src.count == 16
-            ? src + dst + be32(UInt32(length)) + [0, 0, 0, proto]
-            : src + dst + [0, proto] + be16(UInt16(truncatingIfNeeded: length))
-    }
-
-    static func checksum(_ bytes: [UInt8]) -> UInt16 {
-        var sum: UInt32 = 0
-        var i = 0
-        while i + 1 < bytes.count {
-            sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
-            i += 2
-        }
-        if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
-        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-        return ~UInt16(sum)
     }
 
     /// The framing `facts(for:)` uses by default: `udp4`, or `buffer` when the frame would be

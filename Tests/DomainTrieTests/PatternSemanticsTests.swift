@@ -35,7 +35,7 @@ private func n(_ pattern: String, _ name: String, _ matches: Bool) -> SemanticsC
 /// - Cilium's pkg/fqdn/matchpattern (API reference of matchPattern and its tests): characters
 ///   `[-a-zA-Z0-9_]`; `**.` as a prefix is one or more labels; `*` alone also matches the root
 ///   `.`; `*.ci*.io.`, `*.*.cilium.io.` and SRV-style `_foobar._tcp` names.
-/// - Issue 5: `api-*.example.com`; matchName case-insensitive with an optional trailing dot.
+/// - This project: `api-*.example.com`; matchName case-insensitive with an optional trailing dot.
 let documentedCases: [SemanticsCase] = [
     // language.rst, toFQDNs.matchPattern
     p("*.cilium.io", "sub.cilium.io", true),
