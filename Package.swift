@@ -103,14 +103,20 @@ let package = Package(
         // Datapath micro-benchmarks and control-plane timings (Documentation/Benchmarks.md): Scripts/bench.sh (root).
         .executableTarget(
             name: "DatapathBench",
-            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFTestObjects", "DNSWire", "CFQDNShared"]
+            dependencies: [
+                "PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFTestObjects", "DNSWire", "CFQDNShared",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // DNS over TCP with and without the TCP programs, same run (Documentation/TCP.md):
         // `swift run --scratch-path .build-tcp TCPBench` (root).
-        .executableTarget(name: "TCPBench", dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings"]),
+        .executableTarget(
+            name: "TCPBench",
+            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Examples: the demo (Scripts/demo.sh) and a minimal embedding of the library.
-        .executableTarget(name: "fqdn-demo", path: "Examples/Demo"),
+        .executableTarget(
+            name: "fqdn-demo", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Examples/Demo"),
         .executableTarget(name: "fqdn-embedding-example", dependencies: ["PolicyEngine"], path: "Examples/Embedding"),
         // The README's and the DocC overview's embedding snippet, compiled as a user copies it
         // (PolicyEngineTests checks that both documents show exactly this file).

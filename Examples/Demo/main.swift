@@ -12,6 +12,7 @@
 // failure and on Ctrl-C.
 //
 //   fqdn-demo [--fqdnctl PATH] [--keep]      (root; Scripts/demo.sh builds and runs it)
+import ArgumentParser
 import Foundation
 
 // MARK: - Settings
@@ -22,18 +23,17 @@ let work = "/tmp/fqdn-demo"
 let ns = (node: "\(prefix)-node", pod: "\(prefix)-pod", dns: "\(prefix)-dns", web1: "\(prefix)-web1", web2: "\(prefix)-web2")
 let addr = (pod: "10.250.0.2", dns: "10.250.1.2", web1: "10.250.2.2", web2: "10.250.3.2")
 
-nonisolated(unsafe) var fqdnctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fqdnctl").path
-nonisolated(unsafe) var keep = false
-var args = CommandLine.arguments.dropFirst()
-while let a = args.popFirst() {
-    switch a {
-    case "--fqdnctl": fqdnctl = args.popFirst() ?? fqdnctl
-    case "--keep": keep = true
-    default:
-        FileHandle.standardError.write(Data("usage: fqdn-demo [--fqdnctl PATH] [--keep]\n".utf8))
-        exit(2)
-    }
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fqdn-demo", abstract: "FQDN egress policy on a pod, end to end, with fqdnctl (root).")
+
+    @Option(help: "The fqdnctl binary (default: next to this one).")
+    var fqdnctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fqdnctl").path
+    @Flag(help: "Leave the namespaces and the agent's pins in place at the end.")
+    var keep = false
 }
+let options = Options.parseOrExit()
+let fqdnctl = options.fqdnctl
+let keep = options.keep
 
 // MARK: - Output and commands
 

@@ -1,4 +1,5 @@
 internal import CLibbpf
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -86,8 +87,9 @@ public final class BPFRingBuffer<Event: BPFPlainData & Sendable>: BPFMapView, Se
                 defer { ring_buffer__free(state.ring) }
                 while !queue.stopped {
                     guard queue.hasRoom else {
-                        // The consumer is bufferLimit behind: the backlog stays in the kernel.
-                        usleep(1000)
+                        // The consumer is bufferLimit behind: the backlog stays in the kernel
+                        // until the consumer takes an event (or stops).
+                        queue.waitForRoom(timeout: pollInterval)
                         continue
                     }
                     let r = ring_buffer__poll(state.ring, max(timeout, 1))
@@ -146,6 +148,9 @@ final class EventQueue<Element: Sendable>: Sendable {
     }
     private let state = Mutex(State())
     let limit: Int
+    /// Signalled when a full queue gets room again or the consumer stops: the producer
+    /// sleeps on it instead of polling.
+    private let room = DispatchSemaphore(value: 0)
 
     init(limit: Int) { self.limit = limit }
 
@@ -172,6 +177,12 @@ final class EventQueue<Element: Sendable>: Sendable {
     }
 
     var hasRoom: Bool { state.withLock { $0.count < limit } }
+
+    /// Producer: waits until the consumer frees a place or stops (or `timeout` passes).
+    func waitForRoom(timeout: Duration) {
+        let ns = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        _ = room.wait(timeout: .now() + .nanoseconds(Int(clamping: max(ns, 1_000_000))))
+    }
     var stopped: Bool { state.withLock { $0.stopped } }
 
     /// Producer: no more events (after the queued ones), or an error.
@@ -191,6 +202,7 @@ final class EventQueue<Element: Sendable>: Sendable {
             defer { s.waiter = nil }
             return s.waiter
         }
+        room.signal()
         waiter?.resume(returning: nil)
     }
 
@@ -200,21 +212,23 @@ final class EventQueue<Element: Sendable>: Sendable {
     func next() async throws -> Element? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Element?, any Error>) in
-                let next = state.withLock { s -> Next in
+                let (next, freed) = state.withLock { s -> (Next, Bool) in
                     if s.count > 0 {
+                        let wasFull = s.count >= limit
                         let e = s.items[s.head]
                         s.head += 1
                         if s.head > 1024 && s.head * 2 > s.items.count {
                             s.items.removeFirst(s.head)
                             s.head = 0
                         }
-                        return .value(e)
+                        return (.value(e), wasFull)
                     }
-                    if let f = s.finished { return .end(f) }
-                    if s.stopped { return .end(nil) }
+                    if let f = s.finished { return (.end(f), false) }
+                    if s.stopped { return (.end(nil), false) }
                     s.waiter = c
-                    return .wait
+                    return (.wait, false)
                 }
+                if freed { room.signal() }
                 switch next {
                 case let .value(e): c.resume(returning: e)
                 case let .end(error?): c.resume(throwing: error)

@@ -16,6 +16,7 @@
 // run). Responses run bench_response (datapath_bench.bpf.c:
 // exactly fqdn_veth_egress's code, after putting the in-flight query back, since a response
 // consumes it); the put-back alone (bench_restore) is that row's floor.
+import ArgumentParser
 import BPFMapBindings
 import BPFTestObjects
 import CFQDNShared
@@ -28,15 +29,35 @@ import PolicyEngine
 
 // MARK: - Arguments, output
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-func option(_ name: String, _ fallback: String) -> String {
-    if let i = arguments.firstIndex(of: name), i + 1 < arguments.count { return arguments[i + 1] }
-    return fallback
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "DatapathBench", abstract: "Micro-benchmarks of the datapath and timings of the control plane (root).")
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case micro, control, enableTCP = "enable-tcp" }
+
+    @Argument(help: "micro, control or enable-tcp.")
+    var mode: Mode = .micro
+    @Option(name: .customLong("repeat"), help: "micro: runs per BPF_PROG_TEST_RUN call.")
+    var repeatCount = 20000
+    @Option(help: "micro: rounds (medians are taken over them).")
+    var rounds = 9
+    @Option(help: "control: policy sizes in patterns, comma-separated.")
+    var sizes = "1000,10000,100000"
+    @Option(help: "enable-tcp: the running agent's pin directory.")
+    var pin = ""
+    @Option(help: "enable-tcp: the pod's network namespace.")
+    var podNetns = ""
+    @Option(help: "enable-tcp: the namespace of the endpoint's interface.")
+    var nodeNetns = ""
+    @Option(help: "enable-tcp: the endpoint's (host-side veth) interface.")
+    var interface = ""
+    @Option(help: "enable-tcp: the cgroup to attach sockops to.")
+    var cgroup = ""
 }
-let mode = arguments.first ?? "micro"
-let repeatCount = Int(option("--repeat", "20000")) ?? 20000
-let rounds = Int(option("--rounds", "9")) ?? 9
-let sizes = option("--sizes", "1000,10000,100000").split(separator: ",").compactMap { Int($0) }
+let options = Options.parseOrExit()
+let mode = options.mode
+let repeatCount = options.repeatCount
+let rounds = options.rounds
+let sizes = options.sizes.split(separator: ",").compactMap { Int($0) }
 
 func note(_ s: String) { FileHandle.standardError.write(Data(("[DatapathBench] " + s + "\n").utf8)) }
 
@@ -153,7 +174,7 @@ final class World: @unchecked Sendable {
 
 // Cleanup on SIGINT/SIGTERM: pins and namespaces (the fixture's names carry our pid).
 nonisolated(unsafe) var signalSources: [DispatchSourceSignal] = []
-for sig in [SIGINT, SIGTERM] where mode != "enable-tcp" {
+for sig in [SIGINT, SIGTERM] where mode != .enableTCP {
     signal(sig, SIG_IGN)
     let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
     s.setEventHandler {
@@ -413,8 +434,8 @@ func control() async throws {
 /// and exits: everything stays attached to the pins (removing the pin directory removes it).
 /// For netbench.py while `fqdnctl agent` has no option for TCP (PolicyAgent.enableTCP does this).
 func enableTCP() throws {
-    let pin = option("--pin", ""), pod = option("--pod-netns", ""), nodeNS = option("--node-netns", "")
-    let interface = option("--interface", ""), cgroup = option("--cgroup", "")
+    let pin = options.pin, pod = options.podNetns, nodeNS = options.nodeNetns
+    let interface = options.interface, cgroup = options.cgroup
     guard !pin.isEmpty, !pod.isEmpty, !nodeNS.isEmpty, !interface.isEmpty, !cgroup.isEmpty else {
         throw BenchError("enable-tcp needs --pin, --pod-netns, --node-netns, --interface and --cgroup")
     }
@@ -435,12 +456,9 @@ guard getuid() == 0 else {
 }
 do {
     switch mode {
-    case "micro": try await micro()
-    case "control": try await control()
-    case "enable-tcp": try enableTCP()
-    default:
-        note("usage: DatapathBench micro [--repeat N] [--rounds R] | control [--sizes 1000,10000,100000]")
-        exit(2)
+    case .micro: try await micro()
+    case .control: try await control()
+    case .enableTCP: try enableTCP()
     }
 } catch {
     note("error: \(error)")

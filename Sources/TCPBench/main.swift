@@ -20,6 +20,7 @@
 //   swift run --scratch-path .build-tcp TCPBench [--reps 5] [--seconds 5] [--rate 2000] [--prog-stats]
 //
 // Needs root, knotd and dnsperf. Everything it makes (namespaces, cgroup, pins) is removed.
+import ArgumentParser
 import BPFMapBindings
 import FQDNPolicyTesting
 import Foundation
@@ -28,30 +29,21 @@ import PolicyEngine
 
 struct BenchError: Error, CustomStringConvertible { var description: String }
 
-struct Options {
-    var reps = 5
-    var seconds = 5
-    var rate = 2000
-    var connections = 300
-    var maxClients = 4
-    var progStats = false
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "TCPBench", abstract: "DNS over TCP with and without the TCP programs, same run (root).")
 
-    init(_ args: [String]) {
-        var it = args.makeIterator()
-        while let a = it.next() {
-            switch a {
-            case "--reps": reps = Int(it.next() ?? "") ?? reps
-            case "--seconds": seconds = Int(it.next() ?? "") ?? seconds
-            case "--rate": rate = Int(it.next() ?? "") ?? rate
-            case "--connections": connections = Int(it.next() ?? "") ?? connections
-            case "--max-clients": maxClients = Int(it.next() ?? "") ?? maxClients
-            case "--prog-stats": progStats = true
-            default:
-                FileHandle.standardError.write(Data("usage: TCPBench [--reps N] [--seconds S] [--rate QPS] [--connections N] [--max-clients C] [--prog-stats]\n".utf8))
-                exit(2)
-            }
-        }
-    }
+    @Option(help: "Interleaved rounds per mode.")
+    var reps = 5
+    @Option(help: "Seconds per measurement.")
+    var seconds = 5
+    @Option(help: "Queries per second of the fixed-rate run.")
+    var rate = 2000
+    @Option(help: "Connections of the connect-latency run.")
+    var connections = 300
+    @Option(help: "Most dnsperf clients (TCP connections) of the max-rate run.")
+    var maxClients = 4
+    @Flag(help: "Also read the BPF programs' run time (kernel.bpf_stats_enabled).")
+    var progStats = false
 }
 
 enum Mode: String, CaseIterable { case none, tcp }
@@ -134,7 +126,7 @@ print("%.1f %.1f %.1f %.1f" % (pct(ping, 50), pct(ping, 99), pct(conn, 50), pct(
 @main
 struct TCPBench {
     static func main() async throws {
-        let o = Options(Array(CommandLine.arguments.dropFirst()))
+        let o = Options.parseOrExit()
         guard geteuid() == 0 else { log("needs root"); exit(1) }
         guard KnotServer.isInstalled, (try? runCommand(["which", "dnsperf"]))?.status == 0 else {
             log("needs knotd and dnsperf (apt-get install knot knot-dnsutils dnsperf)"); exit(1)
