@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "BPFMapBindings", dependencies: ["CLibbpf", "CSysShims"]),
 
         // Test support (library product): the `.kernel` gate, the netns lock, fixtures.
-        .target(name: "FQDNPolicyTesting", dependencies: ["BPFMapBindings", "PacketWire", "CSysShims"]),
+        .target(name: "FQDNPolicyTesting", dependencies: ["PolicyEngine", "DNSWire", "BPFMapBindings", "PacketWire", "CSysShims"]),
         // Ethernet/IP/UDP/TCP frames with valid checksums (pure Swift): test packets, the
         // parser harness's framings.
         .target(name: "PacketWire"),
@@ -99,20 +99,24 @@ let package = Package(
             dependencies: ["FQDNKernel", "DomainTrie", "FQDNPolicyTesting", "FQDNTestSupport", "CFQDNShared", "fqdnctl"]
         ),
         // The trie at scale (100,000 patterns): `swift run -c release TrieBench` (root).
-        .executableTarget(name: "TrieBench", dependencies: ["FQDNKernel", "BPFMapBindings", "DomainTrie", "FQDNTestSupport", "CFQDNShared"]),
+        .executableTarget(
+            name: "TrieBench", dependencies: ["FQDNKernel", "BPFMapBindings", "DomainTrie", "FQDNTestSupport", "CFQDNShared"],
+            path: "Benchmarks/TrieBench"),
         // Datapath micro-benchmarks and control-plane timings (Documentation/Benchmarks.md): Scripts/bench.sh (root).
         .executableTarget(
             name: "DatapathBench",
             dependencies: [
                 "PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", "BPFTestObjects", "DNSWire", "CFQDNShared",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            path: "Benchmarks/DatapathBench"
         ),
         // DNS over TCP with and without the TCP programs, same run (Documentation/TCP.md):
         // `swift run --scratch-path .build-tcp TCPBench` (root).
         .executableTarget(
             name: "TCPBench",
-            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PolicyEngine", "FQDNPolicyTesting", "BPFMapBindings", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/TCPBench"),
 
         // Examples: the demo (Scripts/demo.sh) and a minimal embedding of the library.
         .executableTarget(

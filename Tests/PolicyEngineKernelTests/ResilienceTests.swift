@@ -121,7 +121,7 @@ import Testing
                 let dns = try topology.addHost()
                 let web1 = try topology.addHost()
                 let web2 = try topology.addHost()
-                let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4, dns.ipv6], zones: [Environment.zone])
+                let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4, dns.ipv6], zones: [TestWorld.demoZone])
                 defer { knot.stop() }
                 var listeners: [SocketClient.Listener] = []
                 for host in [web1, web2] {
@@ -319,12 +319,12 @@ import Testing
 
         """)
         try await World.with(records: ["short 2 A 10.220.1.2"], policy: yaml, flowGrace: 2) { w in
-            let server = try w.web.namespace.perform { try EchoServer(port: 9000) }
+            let server = try w.web1.namespace.perform { try EchoServer(port: 9000) }
             defer { server.stop() }
             #expect(try w.resolve("short.demo.test")?.credited.map(\.ttl) == [2])
-            let chatty = try w.pod.namespace.perform { try EchoConnection(to: w.web.ipv4, port: 9000) }
+            let chatty = try w.pod.namespace.perform { try EchoConnection(to: w.web1.ipv4, port: 9000) }
             defer { chatty.close() }
-            let idle = try w.pod.namespace.perform { try EchoConnection(to: w.web.ipv4, port: 9000) }
+            let idle = try w.pod.namespace.perform { try EchoConnection(to: w.web1.ipv4, port: 9000) }
             defer { idle.close() }
             #expect(try chatty.roundTrip("a"))
             #expect(try idle.roundTrip("a"))
@@ -358,7 +358,7 @@ import Testing
 
         """, annotations: [PolicyDocument.maxIPsAnnotation: "2"])
         try await World.with(records: many.map { "many A \($0)" }, policy: yaml) { w in
-            for a in many { try w.topology.addAddress(a, to: w.web) }
+            for a in many { try w.topology.addAddress(a, to: w.web1) }
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
             let r = try #require(try w.resolve("many.demo.test"))
             let order = r.credited.map { "\($0.address)" }
@@ -366,10 +366,10 @@ import Testing
             let learned = try await w.learned()
             // Ring of 2 slots: the last two credited stay, the two oldest were evicted.
             #expect(Set(learned["many.demo.test"] ?? []) == Set(order.suffix(2)), "\(learned)")
-            #expect(learned["web1.demo.test"] == [w.web.ipv4], "unrelated name untouched")
-            for a in order.prefix(2) { #expect(try w.connect(a) == ETIMEDOUT, "\(a) evicted") }
-            for a in order.suffix(2) { #expect(try w.connect(a) == 0, "\(a) kept") }
-            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(learned["web1.demo.test"] == [w.web1.ipv4], "unrelated name untouched")
+            for a in order.prefix(2) { #expect(try w.connectResult(a) == ETIMEDOUT, "\(a) evicted") }
+            for a in order.suffix(2) { #expect(try w.connectResult(a) == 0, "\(a) kept") }
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
             let c = try await w.agent.counters()
             #expect(c[.addressesEvicted] == 2)
             #expect(c[.learnFailed] == 0)
@@ -401,7 +401,7 @@ import Testing
     func fullLearnedAddressMapEvictsAndLearningGoesOn() async throws {
         try await World.with(records: [], policy: Self.webOnlyPolicy) { w in
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
-            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
             let map = try BPFHashMap<Allow4Key, AllowValue>(BPFMap.openPinned(w.pin + "/maps/fq_allow4"))
             let capacity = Int(map.map.maxEntries)
             #expect(capacity == 65536)
@@ -429,14 +429,14 @@ import Testing
                 #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
                 #expect(try w.resolve("web1.demo.test", pod: 1)?.credited.count == 1)
             }
-            #expect(try w.connect(w.web.ipv4) == 0)
-            #expect(try w.pod1Connect(w.web.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4, pod: 1) == 0)
             let c = try await w.agent.counters()
             #expect(c[.learnFailed] == 0)
             #expect(c[.inflightFailed] == 0)
             let gc = try await w.agent.collectGarbage()
             _ = gc
-            #expect(try await w.learned()["web1.demo.test"] == [w.web.ipv4])
+            #expect(try await w.learned()["web1.demo.test"] == [w.web1.ipv4])
         }
     }
 
@@ -489,7 +489,7 @@ import Testing
                     try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 7), server: fake, timeout: 1)
                 }
                 #expect(try await w.learned().isEmpty, "\(label): nothing learned")
-                #expect(try w.connect(w.web.ipv4) == ETIMEDOUT, "\(label): still denied (answer \(answer?.count ?? -1) bytes)")
+                #expect(try w.connectResult(w.web1.ipv4) == ETIMEDOUT, "\(label): still denied (answer \(answer?.count ?? -1) bytes)")
             }
             let after = try await w.agent.counters()
             func d(_ c: Counter) -> UInt64 { (after[c] ?? 0) - (before[c] ?? 0) }
@@ -501,10 +501,10 @@ import Testing
             #expect(try w.pod.namespace.perform {
                 try SocketClient.dnsQuery(DNSMessageBuilder.query(name: "web1.demo.test", id: 7), server: fake, timeout: 1)
             } != nil)
-            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
             try await w.agent.flushLearned(endpoint: "pod0")
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
-            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
         }
     }
 
@@ -513,13 +513,13 @@ import Testing
     @Test(.kernel, .timeLimit(.minutes(2)))
     func interfaceThatDisappearsAndComesBack() async throws {
         try await World.with(records: [], policy: Self.webOnlyPolicy) { w in
-            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT)
+            #expect(try w.connectResult(w.web1.ipv4) == ETIMEDOUT)
             // The interface goes away: the other endpoint, GC and status go on.
             try w.topology.node.run(["ip", "link", "del", w.pod.nodeInterface])
             _ = try await w.agent.collectGarbage()
-            #expect(try w.pod1Connect(w.web.ipv4) == ETIMEDOUT, "pod1 still enforced")
+            #expect(try w.connectResult(w.web1.ipv4, pod: 1) == ETIMEDOUT, "pod1 still enforced")
             #expect(try w.resolve("web1.demo.test", pod: 1)?.credited.count == 1)
-            #expect(try w.pod1Connect(w.web.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4, pod: 1) == 0)
             try await w.agent.shutdown()
             // Same name again, new ifindex, then a new agent adopts the pinned state.
             try runCommand(["ip", "link", "add", w.pod.nodeInterface, "netns", w.topology.node.name, "type", "veth", "peer", "name", "eth0", "netns", w.pod.namespace.name])
@@ -529,12 +529,12 @@ import Testing
             try w.pod.namespace.run(["ip", "link", "set", "eth0", "up"])
             try w.pod.namespace.run(["ip", "route", "add", "default", "via", w.pod.gateway4])
             let second = try PolicyAgent(configuration: w.agent.configuration)
-            try await w.addEndpoints(to: second)
+            try await w.addPodEndpoints(to: second)
             try await second.apply(PolicyDocument.parse(yaml: Self.webOnlyPolicy))
-            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT, "the recreated interface is enforced")
+            #expect(try w.connectResult(w.web1.ipv4) == ETIMEDOUT, "the recreated interface is enforced")
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
-            #expect(try w.connect(w.web.ipv4) == 0)
-            #expect(try w.pod1Connect(w.web.ipv4) == 0, "pod1's learned state kept")
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4, pod: 1) == 0, "pod1's learned state kept")
             try await second.shutdown(removeDatapath: true)
         }
     }
@@ -560,10 +560,10 @@ import Testing
             try #require(try await agent.waitReady(), "\(agent.log)")
             let before = try Self.metrics(pin: w.pin)
 
-            let sent = try w.pod.namespace.perform { try SocketClient.udpFlood(to: w.web.ipv4, port: 9, count: 150_000) }
-            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT, "still enforced")
+            let sent = try w.pod.namespace.perform { try SocketClient.udpFlood(to: w.web1.ipv4, port: 9, count: 150_000) }
+            #expect(try w.connectResult(w.web1.ipv4) == ETIMEDOUT, "still enforced")
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1, "DNS answered and learned")
-            #expect(try w.connect(w.web.ipv4) == 0)
+            #expect(try w.connectResult(w.web1.ipv4) == 0)
             try await Task.sleep(for: .seconds(1))
 
             let after = try Self.metrics(pin: w.pin)
@@ -648,7 +648,7 @@ import Testing
             #expect(second.status == 1, "\(second)")
             #expect(second.stderr.contains("another agent"), "\(second)")
             #expect(first.process.isRunning)
-            #expect(try w.connect(w.web.ipv4) == ETIMEDOUT)
+            #expect(try w.connectResult(w.web1.ipv4) == ETIMEDOUT)
             // After the first agent is killed, a new one may take over.
             first.kill(SIGKILL)
             first.process.waitUntilExit()
@@ -780,82 +780,24 @@ final class FakeDNSServer: @unchecked Sendable {
     }
 }
 
-/// A small world for these tests: a node, `pods` pods (endpoints pod0/pod1, labels app=podN),
-/// Knot on host 0 (zone demo.test with web1 plus `records`), a web host (TCP 80 on every
-/// address) and, unless `inProcessAgent` is false, an in-process agent with `policy` applied.
-struct World {
-    let topology: NodeTopology
-    let pod: NodeTopology.Member
-    let pods: [NodeTopology.Member]
-    let dns: NodeTopology.Member
-    let web: NodeTopology.Member
-    let pin: String
-    let agentOrNil: PolicyAgent?
-    var agent: PolicyAgent { agentOrNil! }
+/// The world of these tests: `pods` pods (endpoints pod0/pod1, labels app=podN), Knot on the
+/// DNS host (zone demo.test with web1 plus `records`, IPv4), one web host (TCP 80) and, unless
+/// `inProcessAgent` is false, an in-process agent with `policy` applied.
+typealias World = TestWorld
 
+extension TestWorld {
     static func with(records: [String], policy: String, pods podCount: Int = 2, extraServers: [String] = [],
-                     inProcessAgent: Bool = true, flowGrace: UInt32 = 300, _ body: (World) async throws -> Void) async throws {
-        try await withNetworkFixture { fixture in
-            try await withBPFFSDirectory { pin in
-                let topology = try NodeTopology(fixture: fixture)
-                let pods = try (0..<podCount).map { _ in try topology.addPod() }
-                let dns = try topology.addHost()
-                let web = try topology.addHost()
-                let zone = KnotServer.Zone(origin: "demo.test", records: ["web1 A 10.220.1.2"] + records)
-                let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4], zones: [zone])
-                defer { knot.stop() }
-                let listener = try web.namespace.perform { try SocketClient.Listener(port: 80) }
-                defer { listener.stop() }
-                var agent: PolicyAgent?
-                if inProcessAgent {
-                    let a = try PolicyAgent(configuration: .init(
-                        pinDirectory: pin, dnsServers: ([dns.ipv4] + extraServers).map { DNSServer($0)! }, flowGrace: flowGrace))
-                    agent = a
-                }
-                let world = World(topology: topology, pod: pods[0], pods: pods, dns: dns, web: web, pin: pin, agentOrNil: agent)
-                do {
-                    if let agent {
-                        try await world.addEndpoints(to: agent)
-                        try await agent.apply(PolicyDocument.parse(yaml: policy))
-                    }
-                    try await body(world)
-                    try? await agent?.shutdown(removeDatapath: true)
-                } catch {
-                    try? await agent?.shutdown(removeDatapath: true)
-                    try? Datapath.remove(pinDirectory: pin)
-                    throw error
-                }
-            }
-        }
-    }
-
-    func addEndpoints(to agent: PolicyAgent) async throws {
-        for (i, p) in pods.enumerated() {
-            try await agent.addEndpoint(Endpoint(name: "pod\(i)", attachment: .veth(interface: p.nodeInterface, namespace: topology.node.name),
-                                                 labels: ["app": "pod\(i)"]))
-        }
-    }
-
-    func connect(_ address: String, port: UInt16 = 80) throws -> Int32 {
-        try pod.namespace.perform { try SocketClient.connectResult(to: address, port: port, timeout: 1) }
-    }
-
-    func pod1Connect(_ address: String) throws -> Int32 {
-        try pods[1].namespace.perform { try SocketClient.connectResult(to: address, port: 80, timeout: 1) }
-    }
-
-    func resolve(_ name: String, pod index: Int = 0) throws -> ResponseFacts? {
-        let q = DNSMessageBuilder.query(name: name, id: UInt16.random(in: 1...UInt16.max))
-        return try pods[index].namespace.perform { try SocketClient.dnsQuery(q, server: dns.ipv4, timeout: 2) }
-            .map { ResponseFacts.extract(from: $0) }
-    }
-
-    func learned(_ endpoint: String = "pod0") async throws -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        for n in try await agent.snapshot() where n.endpoint == endpoint {
-            out[n.name] = n.addresses.filter { $0.expiresIn > 0 }.map(\.address)
-        }
-        return out
+                     inProcessAgent: Bool = true, flowGrace: UInt32 = 300, _ body: (TestWorld) async throws -> Void) async throws {
+        var options = Options()
+        options.pods = podCount
+        options.zones = [KnotServer.Zone(origin: "demo.test", records: ["web1 A 10.220.1.2"] + records)]
+        options.dnsOverIPv6 = false
+        options.webHosts = 1
+        options.agent = inProcessAgent
+        options.extraServers = extraServers
+        options.flowGrace = flowGrace
+        options.policyYAML = policy
+        try await with(options, body)
     }
 }
 

@@ -538,17 +538,19 @@ import Testing
 struct TCPWorld {
     enum EndpointKind { case veth, cgroup }
 
-    let topology: NodeTopology
-    let pod: NodeTopology.Member
-    let dns: NodeTopology.Member
-    let web1: NodeTopology.Member
-    let web2: NodeTopology.Member
-    let rogue: NodeTopology.Member
-    let agent: PolicyAgent
+    let world: TestWorld
     let tcp: TCPDatapath
     let cgroup: CgroupFixture
     let endpoint: String
     static let relayAddress = "10.220.0.53"
+
+    var topology: NodeTopology { world.topology }
+    var pod: NodeTopology.Member { world.pod }
+    var dns: NodeTopology.Member { world.dns }
+    var web1: NodeTopology.Member { world.web1 }
+    var web2: NodeTopology.Member { world.web2 }
+    var rogue: NodeTopology.Member { world.rogue }
+    var agent: PolicyAgent { world.agent }
 
     static let zone = KnotServer.Zone(origin: "demo.test", records: [
         "web1 A 10.220.1.2", "web1 AAAA fd10:220:1::2", "web2 A 10.220.2.2",
@@ -564,22 +566,7 @@ struct TCPWorld {
     }
 
     static func policy(_ refusedAction: String?) -> String {
-        var text = """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata:
-          name: tcp
-
-        """
-        if let refusedAction {
-            text += "  annotations:\n    \(PolicyDocument.refusedActionAnnotation): \"\(refusedAction)\"\n"
-        }
-        return text + """
-        spec:
-          endpointSelector:
-            matchLabels:
-              app: client
-          egress:
+        policyYAML(name: "tcp", app: "client", egress: """
             - toFQDNs:
                 - matchPattern: "*.demo.test"
               toPorts:
@@ -600,57 +587,37 @@ struct TCPWorld {
                     dns:
                       - matchPattern: "*.demo.test"
 
-        """
+        """, annotations: refusedAction.map { [PolicyDocument.refusedActionAnnotation: $0] } ?? [:])
     }
 
     static func with(endpoint kind: EndpointKind = .veth, refusedAction: String? = nil,
                      _ body: (TCPWorld) async throws -> Void) async throws {
-        try await withNetworkFixture { fixture in
-            try await withBPFFSDirectory { pin in
-                try await withCgroupFixture { cgroup in
-                    let topology = try NodeTopology(fixture: fixture)
-                    let pod = try topology.addPod()
-                    let dns = try topology.addHost()
-                    let web1 = try topology.addHost()
-                    let web2 = try topology.addHost()
-                    let rogue = try topology.addHost()
-                    try topology.addAddress(relayAddress, to: dns)
-                    let knot = try KnotServer(namespace: dns.namespace, listen: [dns.ipv4, dns.ipv6], zones: [zone, otherZone])
-                    defer { knot.stop() }
-                    let rogueKnot = try KnotServer(namespace: rogue.namespace, listen: [rogue.ipv4], zones: [zone])
-                    defer { rogueKnot.stop() }
-                    var listeners: [SocketClient.Listener] = []
-                    for host in [web1, web2] { listeners.append(try host.namespace.perform { try SocketClient.Listener(port: 80) }) }
-                    defer { listeners.forEach { $0.stop() } }
-
-                    let agent = try PolicyAgent(configuration: .init(
-                        pinDirectory: pin, dnsServers: [DNSServer(dns.ipv4)!, DNSServer(dns.ipv6)!, DNSServer(relayAddress)!]))
-                    do {
-                        let tcp = try TCPDatapath.load(pinDirectory: pin)
-                        let name: String
-                        switch kind {
-                        case .veth:
-                            name = "pod0"
-                            try await agent.addEndpoint(Endpoint(
-                                name: name, attachment: .veth(interface: pod.nodeInterface, namespace: topology.node.name),
-                                labels: ["app": "client"]))
-                            try await agent.enableTCP(tcp, endpoint: name, podNamespace: pod.namespace.name, sockopsCgroup: cgroup.path)
-                        case .cgroup:
-                            name = "job"
-                            try await agent.addEndpoint(Endpoint(name: name, attachment: .cgroup(path: cgroup.path), labels: ["app": "client"]))
-                            try await agent.enableTCP(tcp, endpoint: name)
-                        }
-                        try await agent.apply(PolicyDocument.parse(yaml: policy(refusedAction)))
-                        let world = TCPWorld(topology: topology, pod: pod, dns: dns, web1: web1, web2: web2, rogue: rogue,
-                                             agent: agent, tcp: tcp, cgroup: cgroup, endpoint: name)
-                        try await body(world)
-                        try await world.expectNoConnectionState()
-                        try await agent.shutdown(removeDatapath: true)
-                    } catch {
-                        try? await agent.shutdown(removeDatapath: true)
-                        throw error
-                    }
+        try await withCgroupFixture { cgroup in
+            var options = TestWorld.Options()
+            options.pods = 1
+            options.podEndpoints = false
+            options.zones = [zone, otherZone]
+            options.dnsAliases = [relayAddress]
+            options.rogueZone = zone
+            try await TestWorld.with(options) { world in
+                let tcp = try TCPDatapath.load(pinDirectory: world.pinDirectory)
+                let name: String
+                switch kind {
+                case .veth:
+                    name = "pod0"
+                    try await world.agent.addEndpoint(Endpoint(
+                        name: name, attachment: .veth(interface: world.pod.nodeInterface, namespace: world.topology.node.name),
+                        labels: ["app": "client"]))
+                    try await world.agent.enableTCP(tcp, endpoint: name, podNamespace: world.pod.namespace.name, sockopsCgroup: cgroup.path)
+                case .cgroup:
+                    name = "job"
+                    try await world.agent.addEndpoint(Endpoint(name: name, attachment: .cgroup(path: cgroup.path), labels: ["app": "client"]))
+                    try await world.agent.enableTCP(tcp, endpoint: name)
                 }
+                try await world.agent.apply(PolicyDocument.parse(yaml: policy(refusedAction)))
+                let tcpWorld = TCPWorld(world: world, tcp: tcp, cgroup: cgroup, endpoint: name)
+                try await body(tcpWorld)
+                try await tcpWorld.expectNoConnectionState()
             }
         }
     }

@@ -160,16 +160,7 @@ struct TCPBench {
 
         let agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: [DNSServer(dns.ipv4)!]))
         let tcp = try TCPDatapath.load(pinDirectory: pin)
-        try await agent.apply(PolicyDocument.parse(yaml: """
-            apiVersion: cilium.io/v2
-            kind: CiliumNetworkPolicy
-            metadata:
-              name: bench
-            spec:
-              endpointSelector:
-                matchLabels:
-                  app: client
-              egress:
+        try await agent.apply(PolicyDocument.parse(yaml: policyYAML(name: "bench", app: "client", egress: """
                 - toFQDNs:
                     - matchPattern: "*.demo.test"
                 - toPorts:
@@ -180,7 +171,7 @@ struct TCPBench {
                         dns:
                           - matchPattern: "*.demo.test"
 
-            """))
+            """)))
         let endpoint = Endpoint(name: "pod0", attachment: .veth(interface: pod.nodeInterface, namespace: topology.node.name),
                                 labels: ["app": "client"])
         defer { Task { try? await agent.shutdown(removeDatapath: true) } }

@@ -105,15 +105,6 @@ let pinDirectory = "/sys/fs/bpf/fqdnbench-\(getpid())"
 /// `extra` generated patterns (the same generator as Scripts/bench/netbench.py).
 func policyYAML(extra: Int) -> String {
     var s = """
-    apiVersion: cilium.io/v2
-    kind: CiliumNetworkPolicy
-    metadata:
-      name: bench
-    spec:
-      endpointSelector:
-        matchLabels:
-          app: bench
-      egress:
         - toFQDNs:
             - matchPattern: "**.bench.test"
 
@@ -133,7 +124,7 @@ func policyYAML(extra: Int) -> String {
                   - matchPattern: "**.bench.test"
 
     """
-    return s
+    return FQDNPolicyTesting.policyYAML(name: "bench", app: "bench", egress: s)
 }
 
 func generatedPattern(_ i: Int) -> String {
