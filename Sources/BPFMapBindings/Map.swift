@@ -246,15 +246,13 @@ extension BPFMapView {
     }
 }
 
-/// Maps read by a plain-data key: lookups, deletes and walks. Every typed view is one.
-public protocol BPFKeyedMap: BPFMapView {
+/// Maps whose entries are addressed by a plain-data key: deletes and walks (every typed view
+/// of a hash-like map, per-CPU and socket maps included).
+public protocol BPFKeyedEntries: BPFMapView {
     associatedtype Key: BPFPlainData
-    associatedtype Value: BPFPlainData
-    /// The value at `key`, or nil when there is none.
-    func lookup(_ key: Key) throws(BPFError) -> Value?
 }
 
-extension BPFKeyedMap {
+extension BPFKeyedEntries {
     /// Removes `key`; false when it was not there.
     @discardableResult
     public func delete(_ key: Key) throws(BPFError) -> Bool {
@@ -267,7 +265,16 @@ extension BPFKeyedMap {
     public func keys() throws(BPFError) -> [Key] {
         try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
     }
+}
 
+/// Maps read by a plain-data key holding one value each: lookups, deletes and walks.
+public protocol BPFKeyedMap: BPFKeyedEntries {
+    associatedtype Value: BPFPlainData
+    /// The value at `key`, or nil when there is none.
+    func lookup(_ key: Key) throws(BPFError) -> Value?
+}
+
+extension BPFKeyedMap {
     /// Every entry (keys, then one lookup each; keys deleted meanwhile are skipped).
     public func entries() throws(BPFError) -> [(key: Key, value: Value)] {
         var out: [(key: Key, value: Value)] = []

@@ -86,7 +86,7 @@ extension BPFPerCPUArrayMap where Value: FixedWidthInteger {
 }
 
 /// A per-CPU hash (`BPF_MAP_TYPE_PERCPU_HASH` or `LRU_PERCPU_HASH`).
-public struct BPFPerCPUHashMap<Key: BPFPlainData, Value: BPFPlainData>: PerCPUStorage, Sendable {
+public struct BPFPerCPUHashMap<Key: BPFPlainData, Value: BPFPlainData>: PerCPUStorage, BPFKeyedEntries, Sendable {
     public let map: BPFMap
 
     public init(_ map: BPFMap) throws(BPFError) {
@@ -103,17 +103,6 @@ public struct BPFPerCPUHashMap<Key: BPFPlainData, Value: BPFPlainData>: PerCPUSt
 
     public func update(_ key: Key, perCPU values: [Value], policy: BPFUpdatePolicy = .any) throws(BPFError) {
         try writeSlots(key, values, policy)
-    }
-
-    @discardableResult
-    public func delete(_ key: Key) throws(BPFError) -> Bool {
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in bpf_map_delete_elem(fd, k.baseAddress) }
-        return try map.found(r, "bpf_map_delete_elem")
-    }
-
-    public func keys() throws(BPFError) -> [Key] {
-        try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
     }
 }
 

@@ -5,7 +5,7 @@ import Glibc
 /// (`BPF_MAP_TYPE_SOCKHASH`, any plain-data key). User space inserts sockets by fd; a lookup
 /// returns the socket's cookie (maps with 8-byte values). sk_skb / sk_msg programs attach to
 /// the map with `BPFProgram.attach(toSockMap:)`.
-public struct BPFSockMap<Key: BPFPlainData>: BPFMapView, Sendable {
+public struct BPFSockMap<Key: BPFPlainData>: BPFKeyedEntries, Sendable {
     public let map: BPFMap
 
     public init(_ map: BPFMap) throws(BPFError) {
@@ -41,17 +41,6 @@ public struct BPFSockMap<Key: BPFPlainData>: BPFMapView, Sendable {
         let fd = map.fd
         let r = withUnsafeBytes(of: key) { k in withUnsafeMutableBytes(of: &cookie) { v in bpf_map_lookup_elem(fd, k.baseAddress, v.baseAddress) } }
         return try map.found(r, "bpf_map_lookup_elem") ? cookie : nil
-    }
-
-    @discardableResult
-    public func delete(_ key: Key) throws(BPFError) -> Bool {
-        let fd = map.fd
-        let r = withUnsafeBytes(of: key) { k in bpf_map_delete_elem(fd, k.baseAddress) }
-        return try map.found(r, "bpf_map_delete_elem")
-    }
-
-    public func keys() throws(BPFError) -> [Key] {
-        try map.allKeysRaw().map { $0.withUnsafeBytes { Key.load(from: $0.baseAddress!) } }
     }
 }
 

@@ -163,11 +163,16 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
         case 0x21..<0x7F:
             out.append(c)
         default:
-            out.append(UInt8(ascii: "\\"))
-            out.append(UInt8(ascii: "0") + c / 100)
-            out.append(UInt8(ascii: "0") + (c / 10) % 10)
-            out.append(UInt8(ascii: "0") + c % 10)
+            decimalEscape(c, into: &out)
         }
+    }
+
+    /// `\DDD`: a byte as three decimal digits (RFC 1035 presentation form).
+    static func decimalEscape(_ c: UInt8, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\\"))
+        out.append(UInt8(ascii: "0") + c / 100)
+        out.append(UInt8(ascii: "0") + (c / 10) % 10)
+        out.append(UInt8(ascii: "0") + c % 10)
     }
 
     @inlinable

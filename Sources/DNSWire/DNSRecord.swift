@@ -122,10 +122,7 @@ public enum DNSRData: Sendable, Hashable {
             case 0x20..<0x7F:
                 out.append(c)
             default:
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "0") + c / 100)
-                out.append(UInt8(ascii: "0") + (c / 10) % 10)
-                out.append(UInt8(ascii: "0") + c % 10)
+                DNSName.decimalEscape(c, into: &out)
             }
         }
         out.append(UInt8(ascii: "\""))

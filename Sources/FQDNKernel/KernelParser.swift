@@ -1,5 +1,4 @@
 import BPFMapBindings
-import BPFTestObjects
 import CFQDNShared
 import DNSWire
 import PacketWire
@@ -45,9 +44,7 @@ public final class KernelParser: @unchecked Sendable {
 
     /// Opens and loads `parser_test` (the verifier checks the parser here).
     public init() throws(BPFError) {
-        guard let bytes = BPFTestObjects.named("parser_test") else { throw .notFound(kind: "BPF object", name: "parser_test") }
-        object = try BPFObject(bytes: bytes, name: "parser_test")
-        try object.load()
+        object = try BPFObject.loadedHarness("parser_test")
         packetProgram = try object.program("parse_packet")
         bufferProgram = try object.program("parse_buffer")
         trivialProgram = try object.program("trivial")

@@ -21,9 +21,7 @@ public final class KernelTrie: @unchecked Sendable {
 
     /// Opens and loads `trie_test` (the verifier checks the walk here).
     public init() throws(BPFError) {
-        guard let bytes = BPFTestObjects.named("trie_test") else { throw .notFound(kind: "BPF object", name: "trie_test") }
-        object = try BPFObject(bytes: bytes, name: "trie_test")
-        try object.load()
+        object = try BPFObject.loadedHarness("trie_test")
         walkProgram = try object.program("trie_walk")
         loadProgram = try object.program("trie_load")
         trivialProgram = try object.program("trivial")
@@ -172,3 +170,13 @@ extension String {
 }
 
 extension fqdn_trie_result: BPFPlainData {}
+
+extension BPFObject {
+    /// An embedded harness of BPFPrograms/tests/, opened and loaded (the verifier checks it).
+    static func loadedHarness(_ name: String) throws(BPFError) -> BPFObject {
+        guard let bytes = BPFTestObjects.named(name) else { throw .notFound(kind: "BPF object", name: name) }
+        let object = try BPFObject(bytes: bytes, name: name)
+        try object.load()
+        return object
+    }
+}
