@@ -50,7 +50,7 @@ let package = Package(
             name: "PolicyEngine",
             dependencies: ["PolicyModel", "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CSysShims"]
         ),
-        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "DomainTrie", "CFQDNShared"]),
+        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "DomainTrie", "CFQDNShared", "FQDNTestSupport"]),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "BPFMapBindings"]),
         // The datapath end to end: real kernel, namespaces made by the tests, a real knot server.
         .testTarget(

@@ -42,7 +42,8 @@ public struct TestWorld: Sendable {
         public var extraServers: [String] = []
         public var flowGrace: UInt32 = 300
         public var objects: DatapathObjects = .embedded
-        /// Applied once the pods are endpoints.
+        /// Applied once the pods are endpoints, through the YAML reader. Typed policies:
+        /// `PolicyDocument.yaml([FQDNPolicy(...)])`.
         public var policyYAML: String?
 
         public init() {}
