@@ -141,8 +141,9 @@ public final class BPFMap: @unchecked Sendable {
         bpf_map_update_elem(fd, key, value, policy.rawValue)
     }
 
-    func checkBytes(_ part: String, _ count: Int, _ expected: Int) throws(BPFError) {
-        guard count == expected else { throw .sizeMismatch(map: "\(name) (\(part))", expected: count, actual: expected) }
+    /// `given` bytes were passed for `part`; the kernel map's layout wants `kernel`.
+    func checkBytes(_ part: String, given: Int, kernel: Int) throws(BPFError) {
+        guard given == kernel else { throw .sizeMismatch(map: "\(name) (\(part))", expected: given, actual: kernel) }
     }
 }
 
@@ -157,7 +158,7 @@ extension BPFMap {
 
     /// The value bytes at `key`, or nil when there is none.
     public func lookup(keyBytes key: [UInt8]) throws(BPFError) -> [UInt8]? {
-        try checkBytes("key", key.count, keySize)
+        try checkBytes("key", given: key.count, kernel: keySize)
         var value = [UInt8](repeating: 0, count: max(userValueSize, 1))
         let r = key.withUnsafeBytes { k in value.withUnsafeMutableBytes { v in lookupRaw(k.baseAddress, into: v.baseAddress) } }
         return try found(r, "bpf_map_lookup_elem") ? Array(value.prefix(userValueSize)) : nil
@@ -165,8 +166,8 @@ extension BPFMap {
 
     /// Writes `value` at `key` (sizes must be the map's).
     public func update(keyBytes key: [UInt8], valueBytes value: [UInt8], policy: BPFUpdatePolicy = .any) throws(BPFError) {
-        try checkBytes("key", key.count, keySize)
-        try checkBytes("value", value.count, userValueSize)
+        try checkBytes("key", given: key.count, kernel: keySize)
+        try checkBytes("value", given: value.count, kernel: userValueSize)
         let r = key.withUnsafeBytes { k in value.withUnsafeBytes { v in updateRaw(k.baseAddress, v.baseAddress, policy) } }
         try check(r, "bpf_map_update_elem(\(name))")
     }
@@ -174,7 +175,7 @@ extension BPFMap {
     /// Removes `key`; false when it was not there.
     @discardableResult
     public func delete(keyBytes key: [UInt8]) throws(BPFError) -> Bool {
-        try checkBytes("key", key.count, keySize)
+        try checkBytes("key", given: key.count, kernel: keySize)
         return try found(key.withUnsafeBytes { k in deleteRaw(k.baseAddress) }, "bpf_map_delete_elem")
     }
 
@@ -182,8 +183,8 @@ extension BPFMap {
     /// (`chunk` entries each): `keys` holds `count` keys back to back, `values` as many values.
     /// Batch updates take no `.noExist`/`.exist` (existing keys are overwritten).
     public func updateBatch(keyBytes keys: [UInt8], valueBytes values: [UInt8], count: Int, chunk: Int = 65_536) throws(BPFError) {
-        try checkBytes("keys", keys.count, count * keySize)
-        try checkBytes("values", values.count, count * userValueSize)
+        try checkBytes("keys", given: keys.count, kernel: count * keySize)
+        try checkBytes("values", given: values.count, kernel: count * userValueSize)
         var start = 0
         while start < count {
             let n = min(chunk, count - start)
@@ -205,7 +206,7 @@ extension BPFMap {
     /// exist (`ENOENT` otherwise, with the ones before it deleted).
     public func deleteBatch(keyBytes keys: [UInt8], count: Int) throws(BPFError) {
         guard count > 0 else { return }
-        try checkBytes("keys", keys.count, count * keySize)
+        try checkBytes("keys", given: keys.count, kernel: count * keySize)
         var done = UInt32(count)
         var opts = bpf_map_batch_opts()
         opts.sz = MemoryLayout<bpf_map_batch_opts>.size
@@ -334,12 +335,7 @@ extension BPFKeyValueMap {
     /// Deletes many keys in one syscall (`BPF_MAP_DELETE_BATCH`, hash maps, Linux 5.6+).
     /// Every key must exist (`ENOENT` otherwise, with the ones before it deleted).
     public func delete(batch keys: [Key]) throws(BPFError) {
-        guard !keys.isEmpty else { return }
-        var count = UInt32(keys.count)
-        var opts = bpf_map_batch_opts()
-        opts.sz = MemoryLayout<bpf_map_batch_opts>.size
-        let r = keys.withUnsafeBytes { k in bpf_map_delete_batch(map.fd, k.baseAddress, &count, &opts) }
-        try BPFMap.checkBatch(r, "bpf_map_delete_batch(\(map.name))")
+        try map.deleteBatch(keyBytes: keys.withUnsafeBytes { Array($0) }, count: keys.count)
     }
 
     /// Reads every entry with `BPF_MAP_LOOKUP_BATCH` (hash and array maps, Linux 5.6+).

@@ -229,9 +229,10 @@ struct LayoutPlan {
                 defined[name] = try bpf { () throws(BPFError) in try o.mapShape(name) }
             }
         }
+        let found = LayoutMigration.find(from: pinnedVersion, to: layoutVersion)
         // A map the migration renames is still pinned under its old name (or, after an
         // interrupted upgrade, already under the new one).
-        let oldName = Dictionary((LayoutMigration.find(from: pinnedVersion, to: layoutVersion)?.renamed ?? [:]).map { ($1, $0) }) { a, _ in a }
+        let oldName = Dictionary((found?.renamed ?? [:]).map { ($1, $0) }) { a, _ in a }
         var differing: [(String, [String])] = []
         for name in defined.keys.sorted() {
             let path = BPFFS.exists(dir + "/" + name) ? dir + "/" + name : oldName[name].map { dir + "/" + $0 }
@@ -247,7 +248,7 @@ struct LayoutPlan {
             if !differing.isEmpty { throw refuse(pinnedVersion, "same layout version but maps differ (pinned -> this build): \(described)") }
             return plan
         }
-        guard let migration = LayoutMigration.find(from: pinnedVersion, to: layoutVersion) else {
+        guard let migration = found else {
             throw refuse(pinnedVersion, "no migration from layout \(pinnedVersion) to \(layoutVersion) in this build" + (differing.isEmpty ? "" : " (maps that differ: \(described))"))
         }
         let unconvertible = differing.filter { migration.converters[$0.0] == nil }
