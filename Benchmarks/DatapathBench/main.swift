@@ -103,29 +103,14 @@ let pinDirectory = "/sys/fs/bpf/fqdnbench-\(getpid())"
 
 /// The policy: every name under bench.test may be queried and is allowed on TCP 80, plus
 /// `extra` generated patterns (the same generator as Scripts/bench/netbench.py).
-func policyYAML(extra: Int) -> String {
-    var s = """
-        - toFQDNs:
-            - matchPattern: "**.bench.test"
-
-    """
-    for i in 0..<extra { s += "        - matchPattern: \"\(generatedPattern(i))\"\n" }
-    s += """
-          toPorts:
-            - ports:
-                - port: "80"
-                  protocol: TCP
-        - toPorts:
-            - ports:
-                - port: "53"
-                  protocol: ANY
-              rules:
-                dns:
-                  - matchPattern: "**.bench.test"
-
-    """
-    return FQDNPolicyTesting.policyYAML(name: "bench", app: "bench", egress: s)
+func benchPolicy(extra: Int) -> FQDNPolicy {
+    .forApp("bench", name: "bench", egress: [
+        EgressRule(toFQDNs: .patterns("**.bench.test") + (0..<extra).map { .matchPattern(generatedPattern($0)) }, toPorts: [.tcp(80)]),
+    ], dns: .patterns("**.bench.test"))
 }
+
+/// The same policy as an operator's file (what SIGHUP and `fqdnctl policy apply` read).
+func policyYAML(extra: Int) -> String { PolicyDocument.yaml([benchPolicy(extra: extra)]) }
 
 func generatedPattern(_ i: Int) -> String {
     let d = i / 5
@@ -225,7 +210,7 @@ func micro() async throws {
     let world = try await World()
     defer { _ = world }
     do {
-        try await world.agent.apply(PolicyDocument.parse(yaml: policyYAML(extra: 0)))
+        try await world.agent.apply([benchPolicy(extra: 0)])
         try await runMicro(world)
     } catch {
         await world.close()

@@ -160,18 +160,8 @@ struct TCPBench {
 
         let agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: [DNSServer(dns.ipv4)!]))
         let tcp = try TCPDatapath.load(pinDirectory: pin)
-        try await agent.apply(PolicyDocument.parse(yaml: policyYAML(name: "bench", app: "client", egress: """
-                - toFQDNs:
-                    - matchPattern: "*.demo.test"
-                - toPorts:
-                    - ports:
-                        - port: "53"
-                          protocol: ANY
-                      rules:
-                        dns:
-                          - matchPattern: "*.demo.test"
-
-            """)))
+        try await agent.apply([.forApp("client", name: "bench", egress: [EgressRule(toFQDNs: .patterns("*.demo.test"))],
+                                       dns: .patterns("*.demo.test"))])
         let endpoint = Endpoint(name: "pod0", attachment: .veth(interface: pod.nodeInterface, namespace: topology.node.name),
                                 labels: ["app": "client"])
         defer { Task { try? await agent.shutdown(removeDatapath: true) } }

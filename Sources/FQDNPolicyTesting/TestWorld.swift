@@ -12,7 +12,7 @@ import PolicyEngine
 ///
 /// ```swift
 /// var options = TestWorld.Options()
-/// options.policyYAML = myPolicy
+/// options.policies = [.forApp("pod0", egress: [EgressRule(toFQDNs: .names("web1.demo.test"))], dns: .names("web1.demo.test"))]
 /// try await TestWorld.with(options) { world in
 ///     #expect(try world.resolve("web1.demo.test")?.rcode == 0)
 ///     #expect(try world.connects("10.220.1.2"))
@@ -42,9 +42,8 @@ public struct TestWorld: Sendable {
         public var extraServers: [String] = []
         public var flowGrace: UInt32 = 300
         public var objects: DatapathObjects = .embedded
-        /// Applied once the pods are endpoints, through the YAML reader. Typed policies:
-        /// `PolicyDocument.yaml([FQDNPolicy(...)])`.
-        public var policyYAML: String?
+        /// Applied once the pods are endpoints (see ``FQDNPolicy/forApp(_:name:egress:dns:refusedQueryAction:minTTL:maxIPsPerName:)``).
+        public var policies: [FQDNPolicy] = []
 
         public init() {}
     }
@@ -116,7 +115,7 @@ public struct TestWorld: Sendable {
                 do {
                     if let agent {
                         if options.podEndpoints { try await world.addPodEndpoints(to: agent) }
-                        if let yaml = options.policyYAML { try await agent.apply(PolicyDocument.parse(yaml: yaml)) }
+                        if !options.policies.isEmpty { try await agent.apply(options.policies) }
                     }
                     let result = try await body(world)
                     try await agent?.shutdown(removeDatapath: true)
@@ -179,29 +178,4 @@ public struct TestWorld: Sendable {
         }
         return out
     }
-}
-
-/// A CiliumNetworkPolicy document selecting `app=<app>` with the given egress rules (YAML list
-/// items, indented by 4) and annotations: the header every test policy shares.
-public func policyYAML(name: String = "test", app: String = "pod0", egress: String, annotations: [String: String] = [:]) -> String {
-    var text = """
-    apiVersion: cilium.io/v2
-    kind: CiliumNetworkPolicy
-    metadata:
-      name: \(name)
-
-    """
-    if !annotations.isEmpty {
-        text += "  annotations:\n"
-        for (k, v) in annotations.sorted(by: { $0.key < $1.key }) { text += "    \(k): \"\(v)\"\n" }
-    }
-    text += """
-    spec:
-      endpointSelector:
-        matchLabels:
-          app: \(app)
-      egress:
-
-    """
-    return text + egress
 }

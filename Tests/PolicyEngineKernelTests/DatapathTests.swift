@@ -7,46 +7,27 @@ import Testing
 /// FQDN egress policy end to end on the real kernel: namespaces made by the test, a real
 /// Knot DNS server, real sockets. Every test builds its own `Environment` (and removes it).
 @Suite(.serialized) struct DatapathTests {
-    /// DNS rules letting the pods query the names the tests use (and nothing else).
-    static let dnsRules = """
-        - toPorts:
-            - ports:
-                - port: "53"
-                  protocol: ANY
-              rules:
-                dns:
-                  - matchName: web1.demo.test
-                  - matchName: short.demo.test
-                  - matchName: alias.demo.test
-                  - matchName: backend.demo.test
-                  - matchName: web2-allowed-query.demo.test
+    /// The names the pods may query in these tests (and nothing else).
+    static let dnsNames: [FQDNSelector] = .names(
+        "web1.demo.test", "short.demo.test", "alias.demo.test", "backend.demo.test", "web2-allowed-query.demo.test")
 
-    """
+    /// web1.demo.test allowed (on TCP `port`; nil: every port), `extra` rules, the DNS names.
+    static func allowWeb1(port: UInt16? = 80, app: String = "pod0", name: String = "test", extra: [EgressRule] = [],
+                          refusedQueryAction: RefusedQueryAction = .refused) -> FQDNPolicy {
+        let web1 = EgressRule(toFQDNs: .names("web1.demo.test"), toPorts: port.map { [.tcp($0)] } ?? [])
+        return .forApp(app, name: name, egress: [web1] + extra, dns: dnsNames, refusedQueryAction: refusedQueryAction)
+    }
 
-    static func allowWeb1(port: String? = "80", app: String = "pod0", name: String = "test", extra: String = "",
-                          annotations: [String: String] = [:]) -> String {
-        var rule = """
-            - toFQDNs:
-                - matchName: web1.demo.test
-
-        """
-        if let port {
-            rule += """
-                  toPorts:
-                    - ports:
-                        - port: "\(port)"
-                          protocol: TCP
-
-            """
-        }
-        return policyYAML(name: name, app: app, egress: rule + extra + dnsRules, annotations: annotations)
+    /// `names` allowed on every port, the DNS names.
+    static func allow(_ names: [FQDNSelector], app: String = "pod0", name: String = "test", minTTL: UInt32 = FQDNPolicy.defaultMinTTL) -> FQDNPolicy {
+        .forApp(app, name: name, egress: [EgressRule(toFQDNs: names)], dns: dnsNames, minTTL: minTTL)
     }
 
     // MARK: - Allowed names
 
     @Test(.kernel, .timeLimit(.minutes(5)))
     func firstConnectAfterAnswerNeverDropped() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+        try await Environment.with(policies: [Self.allowWeb1()]) { env in
             let maps = env.agent.maps
             let id = try #require(await env.agent.endpointID(named: "pod0"))
             let query = { (n: Int) in DNSMessageBuilder.query(name: "web1.demo.test", id: UInt16(n + 1)) }
@@ -78,7 +59,7 @@ import Testing
     // MARK: - Refused queries
 
     @Test(.kernel) func deniedQueryGetsRefusedFromTheKernel() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+        try await Environment.with(policies: [Self.allowWeb1()]) { env in
             let events = EventCollector(try env.agent.events())
             let refused = try #require(try env.resolve("web2.demo.test"))
             #expect(refused.rcode == 5)
@@ -101,8 +82,7 @@ import Testing
     }
 
     @Test(.kernel) func nxdomainAndDropModes() async throws {
-        let nx = Self.allowWeb1(annotations: [PolicyDocument.refusedActionAnnotation: "nxdomain"])
-        try await Environment.with(policyYAML: nx) { env in
+        try await Environment.with(policies: [Self.allowWeb1(refusedQueryAction: .nxdomain)]) { env in
             let r = try #require(try env.resolve("web2.demo.test"))
             #expect(r.rcode == 3)
             #expect(r.addresses.isEmpty)
@@ -111,7 +91,7 @@ import Testing
             #expect(r6.rcode == 3)
             #expect(try await env.counters()[.dnsQueriesRefused] == 2)
 
-            try await env.agent.apply(PolicyDocument.parse(yaml: Self.allowWeb1(annotations: [PolicyDocument.refusedActionAnnotation: "drop"])))
+            try await env.agent.apply([Self.allowWeb1(refusedQueryAction: .drop)])
             #expect(try env.resolve("web2.demo.test", timeout: 1) == nil)
             #expect(try await env.counters()[.dnsQueriesDropped] == 1)
             #expect(try env.resolve("web1.demo.test")?.rcode == 0)
@@ -121,7 +101,7 @@ import Testing
     // MARK: - Egress enforcement
 
     @Test(.kernel) func unlearnedAddressIsDropped() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+        try await Environment.with(policies: [Self.allowWeb1()]) { env in
             let events = EventCollector(try env.agent.events())
             #expect(try env.connects(env.web1.ipv4) == false)  // not resolved yet
             #expect(try env.resolve("web1.demo.test")?.addresses == ["10.220.1.2"])
@@ -141,12 +121,7 @@ import Testing
     }
 
     @Test(.kernel) func learnedAddressExpiresWithItsTTL() async throws {
-        let yaml = policyYAML(egress: """
-            - toFQDNs:
-                - matchName: short.demo.test
-
-        """ + Self.dnsRules)
-        try await Environment.with(policyYAML: yaml) { env in
+        try await Environment.with(policies: [Self.allow(.names("short.demo.test"))]) { env in
             let r = try #require(try env.resolve("short.demo.test"))
             #expect(r.facts.credited.first?.ttl == 2)
             #expect(try env.connects(env.web1.ipv4))
@@ -164,12 +139,7 @@ import Testing
     }
 
     @Test(.kernel) func minTTLKeepsShortAnswersAlive() async throws {
-        let yaml = policyYAML(egress: """
-            - toFQDNs:
-                - matchName: short.demo.test
-
-        """ + Self.dnsRules, annotations: [PolicyDocument.minTTLAnnotation: "60"])
-        try await Environment.with(policyYAML: yaml) { env in
+        try await Environment.with(policies: [Self.allow(.names("short.demo.test"), minTTL: 60)]) { env in
             _ = try #require(try env.resolve("short.demo.test"))
             try await Task.sleep(for: .milliseconds(2500))
             #expect(try env.connects(env.web1.ipv4))
@@ -180,12 +150,7 @@ import Testing
     }
 
     @Test(.kernel) func cnameChainIsCreditedToTheQueriedNameOnly() async throws {
-        let yaml = policyYAML(egress: """
-            - toFQDNs:
-                - matchName: alias.demo.test
-
-        """ + Self.dnsRules)
-        try await Environment.with(policyYAML: yaml) { env in
+        try await Environment.with(policies: [Self.allow(.names("alias.demo.test"))]) { env in
             let r = try #require(try env.resolve("alias.demo.test"))
             #expect(r.facts.chain.map(\.description) == ["backend.demo.test"])
             #expect(r.addresses == ["10.220.2.2"])
@@ -203,7 +168,7 @@ import Testing
     }
 
     @Test(.kernel) func aaaaOverIPv6() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+        try await Environment.with(policies: [Self.allowWeb1()]) { env in
             let r = try #require(try env.resolve("web1.demo.test", type: 28, server: env.dns.ipv6))
             #expect(r.addresses == ["fd10:220:1::2"])
             #expect(try env.connects(env.web1.ipv6))
@@ -214,7 +179,7 @@ import Testing
     }
 
     @Test(.kernel) func portRestriction() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1(port: "80")) { env in
+        try await Environment.with(policies: [Self.allowWeb1(port: 80)]) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
             #expect(try env.connects(env.web1.ipv4, port: 80))
             #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
@@ -223,18 +188,8 @@ import Testing
     }
 
     @Test(.kernel) func cidrRuleWithExcept() async throws {
-        let yaml = Self.allowWeb1(extra: """
-            - toCIDRSet:
-                - cidr: 10.220.2.0/24
-                  except:
-                    - 10.220.2.9/32
-              toPorts:
-                - ports:
-                    - port: "8080"
-                      protocol: TCP
-
-        """)
-        try await Environment.with(policyYAML: yaml) { env in
+        let policy = Self.allowWeb1(extra: [.cidr("10.220.2.0/24", except: ["10.220.2.9/32"], ports: [.tcp(8080)])])
+        try await Environment.with(policies: [policy]) { env in
             try env.topology.addAddress("10.220.2.9", to: env.web2)
             #expect(try env.connects(env.web2.ipv4, port: 8080))            // no DNS needed
             #expect(try env.connects(env.web2.ipv4, port: 80) == false)     // port
@@ -247,7 +202,7 @@ import Testing
     // MARK: - Anti-spoofing
 
     @Test(.kernel) func spoofedAnswersAreNotLearned() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1(port: nil)) { env in
+        try await Environment.with(policies: [Self.allowWeb1(port: nil)]) { env in
             let pod = PacketBuilder.Endpoint(env.pods[0].ipv4, port: 40000)
             let server = PacketBuilder.Endpoint(env.dns.ipv4, port: 53)
             let name = "web1.demo.test"
@@ -317,7 +272,7 @@ import Testing
     /// 5-tuple: with the server's id it still reaches the pod with the pod's port and id (the
     /// client sees what the server sent; nothing is learned); with another id it is dropped.
     @Test(.kernel) func unreadableAnswerToARandomisedQueryStillReachesThePod() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1(port: nil)) { env in
+        try await Environment.with(policies: [Self.allowWeb1(port: nil)]) { env in
             let pod = PacketBuilder.Endpoint(env.pods[0].ipv4, port: 40000)
             let server = PacketBuilder.Endpoint(env.dns.ipv4, port: 53)
             let name = "web1.demo.test"
@@ -362,12 +317,8 @@ import Testing
 
     @Test(.kernel) func answersOfAnUntrustedServerAreNotLearned() async throws {
         // DNS to the rogue server is allowed by a CIDR rule; it answers web1 with web2's address.
-        let yaml = Self.allowWeb1(port: nil, extra: """
-            - toCIDR:
-                - 10.220.3.2/32
-
-        """)
-        try await Environment.with(policyYAML: yaml) { env in
+        let policy = Self.allowWeb1(port: nil, extra: [.cidr("10.220.3.2/32", ports: [])])
+        try await Environment.with(policies: [policy]) { env in
             let r = try #require(try env.resolve("web1.demo.test", server: env.rogue.ipv4))
             #expect(r.addresses == ["10.220.2.2"])
             #expect(try env.connects(env.web2.ipv4) == false)
@@ -379,14 +330,9 @@ import Testing
     // MARK: - Endpoints and policies
 
     @Test(.kernel) func endpointsDoNotSeeEachOthersLearnedAddresses() async throws {
-        let yaml = Self.allowWeb1(port: nil, app: "pod0", name: "a") + "---\n"
-            + policyYAML(name: "b", app: "pod1", egress: """
-                - toFQDNs:
-                    - matchName: web1.demo.test
-                    - matchName: alias.demo.test
-
-            """ + Self.dnsRules)
-        try await Environment.with(policyYAML: yaml) { env in
+        let policies = [Self.allowWeb1(port: nil, app: "pod0", name: "a"),
+                        Self.allow(.names("web1.demo.test", "alias.demo.test"), app: "pod1", name: "b")]
+        try await Environment.with(policies: policies) { env in
             _ = try #require(try env.resolve("web1.demo.test", pod: 0))
             #expect(try env.connects(env.web1.ipv4, pod: 0))
             #expect(try env.connects(env.web1.ipv4, pod: 1) == false, "pod1 never resolved web1")
@@ -399,30 +345,26 @@ import Testing
     }
 
     @Test(.kernel) func policyReplacementReevaluatesLearnedAddresses() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1(port: "80")) { env in
+        try await Environment.with(policies: [Self.allowWeb1(port: 80)]) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
             #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
             let before = try env.agent.maps.endpoints().first { $0.name == "pod0" }?.policyID
             // Widen the ports: the learned address carries over, no new DNS answer needed.
-            try await env.agent.apply(PolicyDocument.parse(yaml: Self.allowWeb1(port: "8080")))
+            try await env.agent.apply([Self.allowWeb1(port: 8080)])
             let after = try env.agent.maps.endpoints().first { $0.name == "pod0" }?.policyID
             #expect(before != after)
             #expect(try env.connects(env.web1.ipv4, port: 8080))
             #expect(try env.connects(env.web1.ipv4, port: 80) == false)
             #expect(try env.agent.maps.policyVersions().map(\.id) == [after!], "the old version is gone")
             // A policy without web1: what was learned for it is forgotten.
-            try await env.agent.apply(PolicyDocument.parse(yaml: policyYAML(egress: """
-                - toFQDNs:
-                    - matchName: alias.demo.test
-
-            """ + Self.dnsRules)))
+            try await env.agent.apply([Self.allow(.names("alias.demo.test"))])
             #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
             #expect(try await env.learned().isEmpty)
         }
     }
 
     @Test(.kernel) func restartedAgentAdoptsThePinnedState() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+        try await Environment.with(policies: [Self.allowWeb1()]) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
             try await env.agent.shutdown()  // leaves everything pinned and attached
             let before = try await env.learned()
@@ -436,7 +378,7 @@ import Testing
             #expect(second.datapath.adopted)
             try await second.addEndpoint(Endpoint(name: "pod0", attachment: .veth(interface: env.pods[0].nodeInterface, namespace: env.topology.node.name), labels: ["app": "pod0"]))
             try await second.addEndpoint(Endpoint(name: "pod1", attachment: .veth(interface: env.pods[1].nodeInterface, namespace: env.topology.node.name), labels: ["app": "pod1"]))
-            try await second.apply(PolicyDocument.parse(yaml: Self.allowWeb1()))
+            try await second.apply([Self.allowWeb1()])
             #expect(try await second.endpointID(named: "pod0") == env.agent.endpointID(named: "pod0"))
             #expect(FileManager.default.subpaths(atPath: env.pinDirectory + "/links")?.sorted() == links)
             #expect(try await env.learned() == before, "nothing learned is lost")
@@ -451,7 +393,7 @@ import Testing
     /// widened port reaches the address learned before the restart without a new answer; a
     /// newly allowed name is learned and connects; nothing learned is lost.
     @Test(.kernel) func policyChangedWhileTheAgentWasDownIsAppliedOnAdoption() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1(port: "80")) { env in
+        try await Environment.with(policies: [Self.allowWeb1(port: 80)]) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
             try await env.agent.shutdown()
             let before = try await env.learned()
@@ -468,12 +410,7 @@ import Testing
             #expect(try env.connects(env.web1.ipv4, port: 80))
             #expect(try env.connects(env.web1.ipv4, port: 8080) == false)
 
-            let changed = Self.allowWeb1(port: "8080", extra: """
-                - toFQDNs:
-                    - matchName: alias.demo.test
-
-            """)
-            try await second.apply(PolicyDocument.parse(yaml: changed))
+            try await second.apply([Self.allowWeb1(port: 8080, extra: [EgressRule(toFQDNs: .names("alias.demo.test"))])])
             #expect(try await env.learned() == before, "the learned address carries over to the new version")
             #expect(try env.connects(env.web1.ipv4, port: 8080), "the changed port applies without a new answer")
             #expect(try env.connects(env.web1.ipv4, port: 80) == false)
@@ -485,7 +422,7 @@ import Testing
     }
 
     @Test(.kernel) func badPolicyFileIsAClearErrorAndNothingIsApplied() async throws {
-        try await Environment.with(policyYAML: Self.allowWeb1()) { env in
+        try await Environment.with(policies: [Self.allowWeb1()]) { env in
             _ = try #require(try env.resolve("web1.demo.test"))
             let stateBefore = try env.agent.maps.endpoints()
             let versionsBefore = try env.agent.maps.policyVersions()
@@ -493,12 +430,13 @@ import Testing
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
 
+            let valid = PolicyDocument.yaml([Self.allowWeb1()])
             // A YAML syntax error, a wrong field, and a valid file with an invalid pattern in
             // its second document: each names the file and where.
             let cases: [(String, String, [String])] = [
-                ("syntax.yaml", Self.allowWeb1() + "  - [unclosed\n", ["syntax.yaml:", "invalid YAML"]),
-                ("field.yaml", Self.allowWeb1().replacingOccurrences(of: "toFQDNs:", with: "toFQDN:"), ["field.yaml:", "unknown field 'toFQDN'"]),
-                ("pattern.yaml", Self.allowWeb1(name: "ok") + "---\n" + Self.allowWeb1(name: "bad").replacingOccurrences(of: "matchName: web1.demo.test", with: "matchPattern: \"a**b.test\""),
+                ("syntax.yaml", valid + "  - [unclosed\n", ["syntax.yaml:", "invalid YAML"]),
+                ("field.yaml", valid.replacingOccurrences(of: "toFQDNs:", with: "toFQDN:"), ["field.yaml:", "unknown field 'toFQDN'"]),
+                ("pattern.yaml", PolicyDocument.yaml([Self.allowWeb1(name: "ok"), Self.allow(.patterns("a**b.test"), name: "bad")]),
                  ["pattern.yaml:", "[1].spec.egress[0].toFQDNs[0].matchPattern"]),
             ]
             for (file, text, mentions) in cases {
@@ -519,17 +457,13 @@ import Testing
     /// `inJob` runs a shell script in the cgroup, in that namespace.
     static func withCgroupJob(sources: (NodeTopology.Member) -> Endpoint.SourceAddresses? = { _ in nil },
                               _ body: (Environment, NodeTopology.Member, (String) throws -> CommandResult) async throws -> Void) async throws {
-        let yaml = policyYAML(app: "job", egress: """
-            - toFQDNs:
-                - matchName: web1.demo.test
-
-        """ + Self.dnsRules)
+        let policy = Self.allow(.names("web1.demo.test"), app: "job")
         try await Environment.with { env in
             try await withCgroupFixture { cgroup in
                 let host = try env.topology.addPod()
                 try await env.agent.addEndpoint(Endpoint(name: "job", attachment: .cgroup(path: cgroup.path), labels: ["app": "job"],
                                                          sourceAddresses: sources(host)))
-                try await env.agent.apply(PolicyDocument.parse(yaml: yaml))
+                try await env.agent.apply([policy])
                 let inJob = { (script: String) throws -> CommandResult in
                     try cgroup.run(["ip", "netns", "exec", host.namespace.name, "bash", "-c", script], check: false)
                 }

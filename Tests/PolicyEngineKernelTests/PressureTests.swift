@@ -10,38 +10,18 @@ import Testing
     /// Two policy versions that differ in what they allow besides web1: B also lets the pod
     /// query rogue.demo.test and reach web2 on 8080; rule order and names differ too. Both allow
     /// web1.demo.test (DNS and TCP 80, 7000).
-    static func version(_ b: Bool) -> String {
-        let web1 = UpgradeTests.web1Rule
-        let web2 = """
-            - toFQDNs:
-                - matchPattern: "web2.*.test"
-              toPorts:
-                - ports:
-                    - port: "8080"
-                      protocol: TCP
-
-        """
+    static func version(_ b: Bool) -> FQDNPolicy {
+        let web2 = EgressRule(toFQDNs: .patterns("web2.*.test"), toPorts: [.tcp(8080)])
         // A: DNS for web1 and web2 only (rogue.demo.test refused in the kernel); B: *.demo.test.
-        let second = b ? "matchPattern: \"*.demo.test\"" : "matchName: web2.demo.test"
-        let dns = """
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchName: web1.demo.test
-                      - \(second)
-
-        """
-        return policyYAML(name: b ? "churn-b" : "churn-a", egress: b ? web2 + dns + web1 : dns + web1)
+        let second: FQDNSelector = b ? .matchPattern("*.demo.test") : .matchName("web2.demo.test")
+        return .forApp("pod0", name: b ? "churn-b" : "churn-a", egress: b ? [web2, UpgradeTests.web1Rule] : [UpgradeTests.web1Rule],
+                       dns: [.matchName("web1.demo.test"), second])
     }
 
     @Test(.kernel, .timeLimit(.minutes(8)))
     func tenThousandPolicyUpdatesUnderDNSLoad() async throws {
-        let a = try PolicyDocument.parse(yaml: Self.version(false))
-        let b = try PolicyDocument.parse(yaml: Self.version(true))
-        try await Environment.with(policyYAML: Self.version(false)) { env in
+        let a = [Self.version(false)], b = [Self.version(true)]
+        try await Environment.with(policies: a) { env in
             #expect(try env.resolve("web1.demo.test")?.rcode == 0)
             #expect(try env.resolve("rogue.demo.test")?.rcode == 5, "version A refuses rogue in the kernel")
             let echo = try env.web1.namespace.perform { try EchoServer(port: 7000) }

@@ -16,11 +16,11 @@ import Testing
     @Test(.kernel, .timeLimit(.minutes(2)))
     func agentWithoutPrivilegesIsRefusedAndChangesNothing() async throws {
         let policyFile = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-priv-\(getpid()).yaml")
-        try UpgradeTests.policy.write(to: policyFile, atomically: true, encoding: .utf8)
+        try PolicyDocument.yaml([UpgradeTests.policy]).write(to: policyFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: policyFile) }
         chmod(policyFile.path, 0o644)  // readable by the unprivileged user
 
-        try await Environment.with(policyYAML: UpgradeTests.policy) { env in
+        try await Environment.with(policies: [UpgradeTests.policy]) { env in
             #expect(try env.resolve("web1.demo.test")?.rcode == 0)
             let fresh = env.pinDirectory + "-fresh"
             let linksBefore = BPFFS.contents(of: env.pinDirectory + "/links").sorted()
@@ -54,7 +54,7 @@ import Testing
     @Test(.kernel, .timeLimit(.minutes(2)))
     func agentUnderIpNetnsExecIsRefusedClearly() async throws {
         let policyFile = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-netns-\(getpid()).yaml")
-        try UpgradeTests.policy.write(to: policyFile, atomically: true, encoding: .utf8)
+        try PolicyDocument.yaml([UpgradeTests.policy]).write(to: policyFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: policyFile) }
         try await withNetworkFixture { fixture in
             let ns = try fixture.makeNamespace()

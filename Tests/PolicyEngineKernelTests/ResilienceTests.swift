@@ -10,25 +10,9 @@ import Testing
 /// noticing, long-lived flows outlive the TTL of their destination.
 @Suite(.serialized) struct ResilienceTests {
     /// web1 and alias (-> backend = web2's address) allowed on TCP 80; DNS for web1, short, alias.
-    static let policy = policyYAML(egress: """
-        - toFQDNs:
-            - matchName: web1.demo.test
-            - matchName: alias.demo.test
-          toPorts:
-            - ports:
-                - port: "80"
-                  protocol: TCP
-        - toPorts:
-            - ports:
-                - port: "53"
-                  protocol: ANY
-              rules:
-                dns:
-                  - matchName: web1.demo.test
-                  - matchName: short.demo.test
-                  - matchName: alias.demo.test
-
-    """)
+    static let policy = FQDNPolicy.forApp("pod0", egress: [
+        EgressRule(toFQDNs: .names("web1.demo.test", "alias.demo.test"), toPorts: [.tcp(80)]),
+    ], dns: .names("web1.demo.test", "short.demo.test", "alias.demo.test"))
 
     static var fqdnctl: String {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -131,7 +115,7 @@ import Testing
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-resilience-\(getpid())").path
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(atPath: dir) }
-                try Self.policy.write(toFile: "\(dir)/policy.yaml", atomically: true, encoding: .utf8)
+                try PolicyDocument.yaml([Self.policy]).write(toFile: "\(dir)/policy.yaml", atomically: true, encoding: .utf8)
                 try "web1.demo.test A\nweb1.demo.test AAAA\nshort.demo.test A\n".write(toFile: "\(dir)/queries.txt", atomically: true, encoding: .utf8)
 
                 let agentArguments = [
@@ -255,23 +239,9 @@ import Testing
 
     @Test(.kernel, .timeLimit(.minutes(2)))
     func establishedFlowOutlivesTTLNewConnectionDenied() async throws {
-        let yaml = policyYAML(egress: """
-            - toFQDNs:
-                - matchName: short.demo.test
-              toPorts:
-                - ports:
-                    - port: "9000"
-                      protocol: TCP
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchName: short.demo.test
-
-        """)
-        try await Environment.with(policyYAML: yaml) { env in
+        let policy = FQDNPolicy.forApp("pod0", egress: [EgressRule(toFQDNs: .names("short.demo.test"), toPorts: [.tcp(9000)])],
+                                       dns: .names("short.demo.test"))
+        try await Environment.with(policies: [policy]) { env in
             let server = try env.web1.namespace.perform { try EchoServer(port: 9000) }
             defer { server.stop() }
             let r = try #require(try env.resolve("short.demo.test"))
@@ -306,19 +276,8 @@ import Testing
     /// active flows, so `fqdnctl agent` accepts 0 (off) or >= 2.)
     @Test(.kernel, .timeLimit(.minutes(2)))
     func flowGraceIsSettable() async throws {
-        let yaml = policyYAML(app: "pod0", egress: """
-            - toFQDNs:
-                - matchName: short.demo.test
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchName: short.demo.test
-
-        """)
-        try await World.with(records: ["short 2 A 10.220.1.2"], policy: yaml, flowGrace: 2) { w in
+        let policy = FQDNPolicy.forApp("pod0", egress: [EgressRule(toFQDNs: .names("short.demo.test"))], dns: .names("short.demo.test"))
+        try await World.with(records: ["short 2 A 10.220.1.2"], policy: policy, flowGrace: 2) { w in
             let server = try w.web1.namespace.perform { try EchoServer(port: 9000) }
             defer { server.stop() }
             #expect(try w.resolve("short.demo.test")?.credited.map(\.ttl) == [2])
@@ -343,21 +302,9 @@ import Testing
     @Test(.kernel, .timeLimit(.minutes(2)))
     func maxIPsPerNameEvictsTheOldest() async throws {
         let many = ["10.220.9.1", "10.220.9.2", "10.220.9.3", "10.220.9.4"]
-        let yaml = policyYAML(egress: """
-            - toFQDNs:
-                - matchName: many.demo.test
-                - matchName: web1.demo.test
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchName: many.demo.test
-                      - matchName: web1.demo.test
-
-        """, annotations: [PolicyDocument.maxIPsAnnotation: "2"])
-        try await World.with(records: many.map { "many A \($0)" }, policy: yaml) { w in
+        let names: [FQDNSelector] = .names("many.demo.test", "web1.demo.test")
+        let policy = FQDNPolicy.forApp("pod0", egress: [EgressRule(toFQDNs: names)], dns: names, maxIPsPerName: 2)
+        try await World.with(records: many.map { "many A \($0)" }, policy: policy) { w in
             for a in many { try w.topology.addAddress(a, to: w.web1) }
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
             let r = try #require(try w.resolve("many.demo.test"))
@@ -446,20 +393,9 @@ import Testing
     /// (or not) but credit nothing; the next good answer is learned as usual.
     @Test(.kernel, .timeLimit(.minutes(2)))
     func malformedAnswersFromTheServerCreditNothing() async throws {
-        let yaml = policyYAML(egress: """
-            - toFQDNs:
-                - matchName: web1.demo.test
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchName: web1.demo.test
-
-        """)
+        let policy = FQDNPolicy.forApp("pod0", egress: [EgressRule(toFQDNs: .names("web1.demo.test"))], dns: .names("web1.demo.test"))
         let fake = "10.220.0.53"
-        try await World.with(records: [], policy: yaml, extraServers: [fake]) { w in
+        try await World.with(records: [], policy: policy, extraServers: [fake]) { w in
             try w.topology.addAddress(fake, to: w.dns)
             // A real answer, captured from Knot, as the template.
             let good = try #require(try w.pod.namespace.perform {
@@ -530,7 +466,7 @@ import Testing
             try w.pod.namespace.run(["ip", "route", "add", "default", "via", w.pod.gateway4])
             let second = try PolicyAgent(configuration: w.agent.configuration)
             try await w.addPodEndpoints(to: second)
-            try await second.apply(PolicyDocument.parse(yaml: Self.webOnlyPolicy))
+            try await second.apply([Self.webOnlyPolicy])
             #expect(try w.connectResult(w.web1.ipv4) == ETIMEDOUT, "the recreated interface is enforced")
             #expect(try w.resolve("web1.demo.test")?.credited.count == 1)
             #expect(try w.connectResult(w.web1.ipv4) == 0)
@@ -548,7 +484,7 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: Self.fqdnctl))
         try await World.with(records: [], policy: Self.webOnlyPolicy, pods: 1, inProcessAgent: false) { w in
             let policyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-blocked-\(getpid()).yaml").path
-            try Self.webOnlyPolicy.write(toFile: policyPath, atomically: true, encoding: .utf8)
+            try PolicyDocument.yaml([Self.webOnlyPolicy]).write(toFile: policyPath, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(atPath: policyPath) }
             let stdout = Pipe()  // never read: the agent's writes block once its 64 KiB are full
             defer { try? Datapath.remove(pinDirectory: w.pin) }
@@ -586,25 +522,8 @@ import Testing
         }
     }
 
-    static let webOnlyPolicy = """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata:
-          name: web
-        spec:
-          endpointSelector: {}
-          egress:
-            - toFQDNs:
-                - matchName: web1.demo.test
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchName: web1.demo.test
-
-        """
+    static let webOnlyPolicy = FQDNPolicy(name: "web", egress: [EgressRule(toFQDNs: .names("web1.demo.test"))],
+                                          dnsRules: .names("web1.demo.test"))
 
     /// A second `fqdnctl agent` on a pin directory whose agent runs is refused; missing bpffs
     /// or no datapath is a clear error of the inspection commands.
@@ -619,7 +538,7 @@ import Testing
         #expect(notBPFFS.stderr.contains("no FQDNPolicy datapath is pinned"), "\(notBPFFS)")
         // A pin directory outside bpffs: refused before anything is loaded or attached.
         let policyFile = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-pol-\(getpid()).yaml").path
-        try Self.webOnlyPolicy.write(toFile: policyFile, atomically: true, encoding: .utf8)
+        try PolicyDocument.yaml([Self.webOnlyPolicy]).write(toFile: policyFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: policyFile) }
         let outside = "/tmp/fqdn-not-bpffs-agent-\(getpid())"
         let notPinned = try runCommand([Self.fqdnctl, "agent", "--policy", policyFile, "--endpoint", "x:iface=nosuchif0",
@@ -635,7 +554,7 @@ import Testing
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-second-\(getpid())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            try Self.webOnlyPolicy.write(toFile: "\(dir)/policy.yaml", atomically: true, encoding: .utf8)
+            try PolicyDocument.yaml([Self.webOnlyPolicy]).write(toFile: "\(dir)/policy.yaml", atomically: true, encoding: .utf8)
             let args = ["--policy", "\(dir)/policy.yaml", "--pin", w.pin,
                         "--endpoint", "pod0:iface=\(w.pod.nodeInterface),netns=\(w.topology.node.name)",
                         "--dns-server", w.dns.ipv4]
@@ -786,7 +705,7 @@ final class FakeDNSServer: @unchecked Sendable {
 typealias World = TestWorld
 
 extension TestWorld {
-    static func with(records: [String], policy: String, pods podCount: Int = 2, extraServers: [String] = [],
+    static func with(records: [String], policy: FQDNPolicy, pods podCount: Int = 2, extraServers: [String] = [],
                      inProcessAgent: Bool = true, flowGrace: UInt32 = 300, _ body: (TestWorld) async throws -> Void) async throws {
         var options = Options()
         options.pods = podCount
@@ -796,7 +715,7 @@ extension TestWorld {
         options.agent = inProcessAgent
         options.extraServers = extraServers
         options.flowGrace = flowGrace
-        options.policyYAML = policy
+        options.policies = [policy]
         try await with(options, body)
     }
 }

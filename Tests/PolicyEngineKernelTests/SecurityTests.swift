@@ -46,7 +46,7 @@ import Testing
     static func enforcedAndControl(scenario: String, sinks: (Environment) -> [NodeTopology.Member],
                                    extra: [String] = [],
                                    check: (Environment, Outcome, Outcome) async throws -> Void) async throws {
-        try await Environment.with(policyYAML: policy) { env in
+        try await Environment.with(policies: [policy]) { env in
             let control = try env.topology.addPod()
             let before = try await env.counters()
             let enforced = try attack(env, from: env.pods[0], scenario: scenario, sinks: sinks(env), extra: extra)
@@ -150,7 +150,7 @@ import Testing
     /// IPv6 traffic is spoofed by definition), and the clear errors when they cannot be had.
     @Test(.kernel, .timeLimit(.minutes(3)))
     func sourceAddressesGivenOrDiscoveredWithClearErrors() async throws {
-        try await Environment.with(policyYAML: Self.policy) { env in
+        try await Environment.with(policies: [Self.policy]) { env in
             let pod = try env.topology.addPod()
             try await env.agent.addEndpoint(Endpoint(
                 name: "v4only", attachment: .veth(interface: pod.nodeInterface, namespace: env.topology.node.name),
@@ -208,7 +208,7 @@ import Testing
     /// the kernel's values (read at the server, which no pod can) is learned.
     @Test(.kernel, .timeLimit(.minutes(3)))
     func answersToAQueryThePodKnowsCannotBeForged() async throws {
-        try await Environment.with(policyYAML: Self.policy) { env in
+        try await Environment.with(policies: [Self.policy]) { env in
             let pod = env.pods[0], blackhole = ["blackhole", "\(env.pods[0].ipv4)/32"]
             try env.dns.namespace.run(["ip", "route", "add"] + blackhole)
             defer { _ = try? env.dns.namespace.run(["ip", "route", "del"] + blackhole) }
@@ -256,7 +256,7 @@ import Testing
     /// the control pod (no endpoint) does get them.
     @Test(.kernel, .timeLimit(.minutes(3)))
     func icmpErrorsNeverShowTheDrawnPortAndID() async throws {
-        try await Environment.with(policyYAML: Self.policy) { env in
+        try await Environment.with(policies: [Self.policy]) { env in
             let control = try env.topology.addPod()
             let enforced = try Self.attack(env, from: env.pods[0], scenario: "query-ttl1", sinks: [env.pods[0]])
             let open = try Self.attack(env, from: control, scenario: "query-ttl1", sinks: [control])
@@ -273,7 +273,7 @@ import Testing
     /// allowed lookup or connection may fail.
     @Test(.kernel, .timeLimit(.minutes(4)))
     func randomFramesNeverPassAndAllowedTrafficGoesOn() async throws {
-        try await Environment.with(policyYAML: Self.policy) { env in
+        try await Environment.with(policies: [Self.policy]) { env in
             let seed = UInt32.random(in: 1...UInt32.max)
             let attackerDone = Mutex<Outcome?>(nil)
             let attackerError = Mutex<String?>(nil)

@@ -234,11 +234,11 @@ import Testing
     }
 
     @Test(.kernel) func nxdomainAndDropModes() async throws {
-        try await TCPWorld.with(refusedAction: "nxdomain") { w in
+        try await TCPWorld.with(refusedAction: .nxdomain) { w in
             let r = try w.exchange(direct: true, [.init("secret.other.test", id: 61)])
             #expect(ResponseFacts.extract(from: r.responses.first ?? []).rcode == 3)
         }
-        try await TCPWorld.with(refusedAction: "drop") { w in
+        try await TCPWorld.with(refusedAction: .drop) { w in
             // The query goes nowhere and the write fails.
             let r = try w.exchange(direct: true, [.init("secret.other.test", id: 62)], expectAll: false, timeout: 1)
             #expect(r.writeError == "EACCES")
@@ -298,7 +298,7 @@ import Testing
                     let listener = try web1.namespace.perform { try SocketClient.Listener(port: 80) }
                     defer { listener.stop() }
                     let policyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-tcp-cli-\(getpid()).yaml").path
-                    try TCPWorld.policy("refused").write(toFile: policyPath, atomically: true, encoding: .utf8)
+                    try PolicyDocument.yaml([TCPWorld.policy()]).write(toFile: policyPath, atomically: true, encoding: .utf8)
                     defer { try? FileManager.default.removeItem(atPath: policyPath) }
                     let arguments = ["--policy", policyPath, "--dns-server", dns.ipv4, "--pin", pin,
                                      "--endpoint", "pod0:iface=\(pod.nodeInterface),netns=\(topology.node.name),labels=app=client",
@@ -359,7 +359,7 @@ import Testing
     /// Bad `--tcp` arguments are refused before anything is loaded.
     @Test func cliAgentTCPArgumentErrors() throws {
         let policyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fqdn-tcp-args-\(getpid()).yaml").path
-        try TCPWorld.policy(nil).write(toFile: policyPath, atomically: true, encoding: .utf8)
+        try PolicyDocument.yaml([TCPWorld.policy()]).write(toFile: policyPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: policyPath) }
         let base = [ResilienceTests.fqdnctl, "agent", "--policy", policyPath, "--dns-server", "10.0.0.1",
                     "--pin", "/sys/fs/bpf/fqdn-never-made-\(getpid())"]
@@ -565,32 +565,15 @@ struct TCPWorld {
         "\(owner) TXT " + (0..<strings).map { i in "\"" + String(repeating: Character(UnicodeScalar(97 + i % 26)!), count: 250) + "\"" }.joined(separator: " ")
     }
 
-    static func policy(_ refusedAction: String?) -> String {
-        policyYAML(name: "tcp", app: "client", egress: """
-            - toFQDNs:
-                - matchPattern: "*.demo.test"
-              toPorts:
-                - ports:
-                    - port: "80"
-                      protocol: TCP
-            - toCIDR:
-                - 10.220.3.2/32
-              toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: TCP
-            - toPorts:
-                - ports:
-                    - port: "53"
-                      protocol: ANY
-                  rules:
-                    dns:
-                      - matchPattern: "*.demo.test"
-
-        """, annotations: refusedAction.map { [PolicyDocument.refusedActionAnnotation: $0] } ?? [:])
+    /// *.demo.test on TCP 80 and as queries; the DNS host on TCP 53 (DNS over TCP).
+    static func policy(_ refusedAction: RefusedQueryAction = .refused) -> FQDNPolicy {
+        .forApp("client", name: "tcp", egress: [
+            EgressRule(toFQDNs: .patterns("*.demo.test"), toPorts: [.tcp(80)]),
+            .cidr("10.220.3.2/32", ports: [.tcp(53)]),
+        ], dns: .patterns("*.demo.test"), refusedQueryAction: refusedAction)
     }
 
-    static func with(endpoint kind: EndpointKind = .veth, refusedAction: String? = nil,
+    static func with(endpoint kind: EndpointKind = .veth, refusedAction: RefusedQueryAction = .refused,
                      _ body: (TCPWorld) async throws -> Void) async throws {
         try await withCgroupFixture { cgroup in
             var options = TestWorld.Options()
@@ -614,7 +597,7 @@ struct TCPWorld {
                     try await world.agent.addEndpoint(Endpoint(name: name, attachment: .cgroup(path: cgroup.path), labels: ["app": "client"]))
                     try await world.agent.enableTCP(tcp, endpoint: name)
                 }
-                try await world.agent.apply(PolicyDocument.parse(yaml: policy(refusedAction)))
+                try await world.agent.apply([policy(refusedAction)])
                 let tcpWorld = TCPWorld(world: world, tcp: tcp, cgroup: cgroup, endpoint: name)
                 try await body(tcpWorld)
                 try await tcpWorld.expectNoConnectionState()

@@ -39,19 +39,9 @@ import Testing
     }
 
     /// web1.demo.test on TCP 80 (new connections) and 7000 (the held echo connection).
-    static let web1Rule = """
-        - toFQDNs:
-            - matchName: web1.demo.test
-          toPorts:
-            - ports:
-                - port: "80"
-                  protocol: TCP
-                - port: "7000"
-                  protocol: TCP
+    static let web1Rule = EgressRule(toFQDNs: .names("web1.demo.test"), toPorts: [.tcp(80), .tcp(7000)])
 
-    """
-
-    static let policy = policyYAML(egress: DatapathTests.dnsRules + web1Rule)
+    static let policy = FQDNPolicy.forApp("pod0", egress: [web1Rule], dns: DatapathTests.dnsNames)
 
     /// "endpoint name address" of every learned entry.
     static func learnedEntries(_ maps: DatapathMaps) throws -> Set<String> {
@@ -65,7 +55,7 @@ import Testing
     @Test(.kernel, .timeLimit(.minutes(5)))
     func layout1DatapathIsMigratedUnderTrafficWithNothingLost() async throws {
         let v1 = try Self.layout1Objects()
-        try await Environment.with(policyYAML: Self.policy, objects: v1) { env in
+        try await Environment.with(policies: [Self.policy], objects: v1) { env in
             let pin = env.pinDirectory
             let counters = try BPFMap.openPinned(pin + "/maps/fq_counters")
             #expect(counters.maxEntries == 26, "the layout 1 agent pinned 26 counters")
@@ -118,7 +108,7 @@ import Testing
                     name: "pod\(i)", attachment: .veth(interface: pod.nodeInterface, namespace: env.topology.node.name),
                     labels: ["app": "pod\(i)"]))
             }
-            try await agent.apply(PolicyDocument.parse(yaml: Self.policy))
+            try await agent.apply([Self.policy])
             try await Task.sleep(for: .milliseconds(800))
             stop.store(true, ordering: .relaxed)
             while !traffic.isFinished { try await Task.sleep(for: .milliseconds(20)) }
@@ -165,7 +155,7 @@ import Testing
 
     @Test(.kernel, .timeLimit(.minutes(2)))
     func unknownLayoutIsRefusedAndNothingChanges() async throws {
-        try await Environment.with(policyYAML: Self.policy) { env in
+        try await Environment.with(policies: [Self.policy]) { env in
             let pin = env.pinDirectory
             #expect(try env.resolve("web1.demo.test")?.rcode == 0)
             let maps = try DatapathMaps.pinned(at: pin)
