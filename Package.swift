@@ -20,6 +20,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // The shared C header (limits, reason codes, map layouts). Header only, plus the one
@@ -48,7 +51,10 @@ let package = Package(
         // events, state readers. Re-exports PolicyModel.
         .target(
             name: "PolicyEngine",
-            dependencies: ["PolicyModel", "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CSysShims"]
+            dependencies: [
+                "PolicyModel", "CFQDNShared", "DomainTrie", "BPFMapBindings", "BPFObjects", "CSysShims",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "DomainTrie", "CFQDNShared", "FQDNTestSupport"]),
         .testTarget(name: "PolicyEngineTests", dependencies: ["PolicyEngine", "BPFMapBindings"]),
@@ -134,6 +140,8 @@ let package = Package(
                 "FQDNKernel",
                 "PolicyEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
     ]

@@ -474,14 +474,8 @@ extension Datapath {
             guard stat(path, &st) == 0 else { return nil }
             return (UInt(st.st_dev), UInt(st.st_ino))
         }
-        guard let f = fopen("/proc/self/mounts", "r") else { return nil }
-        defer { fclose(f) }
         var source: String?
-        var line = [CChar](repeating: 0, count: 4096)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let fields = String(cString: line).split(separator: " ")
-            if fields.count > 2, fields[1] == "/sys" { source = fields[2] == "sysfs" ? String(fields[0]) : nil }
-        }
+        for m in Mounts.list() where m.target == "/sys" { source = m.type == "sysfs" ? m.source : nil }
         guard let name = source, !name.contains("/"), name != "sysfs", name != "none",
               let mine = identity("/proc/self/ns/net"), let named = identity("/run/netns/" + name), mine == named
         else { return nil }

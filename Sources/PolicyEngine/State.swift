@@ -260,23 +260,25 @@ extension DatapathMaps {
 
     /// The counters and gauges in Prometheus text exposition format.
     public func prometheusText() throws(DatapathError) -> String {
-        var text = PrometheusText()
+        var m = MetricsSnapshot()
         let values = try counterValues()
-        for c in Counter.allCases { text.counter(c.prometheusName, help: c.help, values[c] ?? 0) }
-        text.counter("fqdnpolicy_addresses_lru_evicted_total",
-                     help: "Learned entries dropped by the kernel's LRU because the learned-address map was full (learned - evicted - removed - present).",
-                     try lruEvictedAddresses(counters: values))
+        m.counters = Counter.allCases.map { ($0.prometheusName, $0.help, values[$0] ?? 0) }
+        m.counters.append(("fqdnpolicy_addresses_lru_evicted_total",
+                           "Learned entries dropped by the kernel's LRU because the learned-address map was full (learned - evicted - removed - present).",
+                           try lruEvictedAddresses(counters: values)))
         let now = BootClock.nanoseconds
         let eps = try endpoints()
         var live: [UInt32: Int] = [:]
         for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
         for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
-        text.metric("fqdnpolicy_learned_addresses", type: "gauge", help: "Learned addresses not yet expired, per endpoint.",
-                    eps.map { (PrometheusText.labels(["endpoint": $0.name]), UInt64(live[$0.id] ?? 0)) })
-        text.metric("fqdnpolicy_endpoints", type: "gauge", help: "Endpoints in the datapath.", [("", UInt64(eps.count))])
-        text.metric("fqdnpolicy_inflight_queries", type: "gauge", help: "DNS queries waiting for their answer.",
-                    [("", UInt64(try bpf { () throws(BPFError) in try inflight.keys().count }))])
-        return text.text
+        m.gauges = [
+            ("fqdnpolicy_learned_addresses", "Learned addresses not yet expired, per endpoint.",
+             eps.map { ([("endpoint", $0.name)], UInt64(live[$0.id] ?? 0)) }),
+            ("fqdnpolicy_endpoints", "Endpoints in the datapath.", [([], UInt64(eps.count))]),
+            ("fqdnpolicy_inflight_queries", "DNS queries waiting for their answer.",
+             [([], UInt64(try bpf { () throws(BPFError) in try inflight.keys().count }))]),
+        ]
+        return m.text
     }
 
     /// The trusted DNS servers.
@@ -333,41 +335,3 @@ extension DatapathMaps {
     }
 }
 
-/// Prometheus text exposition: each metric's HELP and TYPE lines, then its samples.
-struct PrometheusText {
-    private(set) var lines: [String] = []
-
-    /// `{k="v",...}` (sorted by key; "" when empty), values escaped as the exposition format
-    /// says (`\\`, `\"`, `\n`): an endpoint name is the user's text.
-    static func labels(_ pairs: [String: String]) -> String {
-        guard !pairs.isEmpty else { return "" }
-        let body = pairs.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value, quotes: true))\"" }
-        return "{" + body.joined(separator: ",") + "}"
-    }
-
-    static func escape(_ s: String, quotes: Bool) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\"" where quotes: out += "\\\""
-            default: out.append(c)
-            }
-        }
-        return out
-    }
-
-    /// `labels`: "" or `labels(...)`.
-    mutating func metric(_ name: String, type: String, help: String, _ samples: [(labels: String, value: UInt64)]) {
-        lines.append("# HELP \(name) \(Self.escape(help, quotes: false))")
-        lines.append("# TYPE \(name) \(type)")
-        for s in samples { lines.append("\(name)\(s.labels) \(s.value)") }
-    }
-
-    mutating func counter(_ name: String, help: String, _ value: UInt64) {
-        metric(name, type: "counter", help: help, [("", value)])
-    }
-
-    var text: String { lines.joined(separator: "\n") + "\n" }
-}

@@ -341,9 +341,9 @@ extension TCPDatapath {
         guard BPFFS.exists(path) else { return "" }
         return try bpf { () throws(BPFError) -> String in
             let counters = try BPFPerCPUArrayMap<UInt64>(BPFMap.openPinned(path))
-            var text = PrometheusText()
-            for c in TCPCounter.allCases { text.counter(c.prometheusName, help: c.help, try counters.sum(at: c.rawValue) ?? 0) }
-            return text.text
+            var m = MetricsSnapshot()
+            for c in TCPCounter.allCases { m.counters.append((c.prometheusName, c.help, try counters.sum(at: c.rawValue) ?? 0)) }
+            return m.text
         }
     }
 }
@@ -378,17 +378,27 @@ extension PolicyAgent {
     }
 }
 
+/// The mounts this process sees (`/proc/self/mounts`), in mount order.
+enum Mounts {
+    struct Entry {
+        var source: String
+        var target: String
+        var type: String
+    }
+
+    static func list() -> [Entry] {
+        guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            return f.count > 2 ? Entry(source: String(f[0]), target: String(f[1]), type: String(f[2])) : nil
+        }
+    }
+}
+
 enum CgroupPaths {
     /// The cgroup v2 mount (`/sys/fs/cgroup/unified` on hybrid hosts, `/sys/fs/cgroup` on
     /// unified ones), or nil.
     static var root: String? {
-        guard let fd = fopen("/proc/mounts", "r") else { return nil }
-        defer { fclose(fd) }
-        var line = [CChar](repeating: 0, count: 4096)
-        while fgets(&line, Int32(line.count), fd) != nil {
-            let fields = String(cString: line).split(separator: " ")
-            if fields.count > 2, fields[2] == "cgroup2" { return String(fields[1]) }
-        }
-        return nil
+        Mounts.list().first { $0.type == "cgroup2" }?.target
     }
 }

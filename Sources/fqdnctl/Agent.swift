@@ -2,7 +2,9 @@ import ArgumentParser
 import BPFMapBindings
 import Dispatch
 import Foundation
+import Logging
 import PolicyEngine
+import UnixSignals
 
 /// `fqdnctl agent`: load (or adopt) the datapath, attach the endpoints, apply the policy file,
 /// print the kernel's events as JSON lines until SIGTERM/SIGINT. The datapath stays pinned
@@ -80,7 +82,7 @@ struct Agent: AsyncParsableCommand {
             policies = try PolicyDocument.load(contentsOf: policy)
             endpoints = try endpoint.map { spec throws(EndpointSpecError) in try Endpoint(parsing: spec) }
         } catch {
-            log("error: \(error)")
+            logger.error("\(error)")
             throw ExitCode(2)
         }
         let podNetns = Dictionary(tcpPodNetns.map { s in
@@ -89,34 +91,25 @@ struct Agent: AsyncParsableCommand {
         }, uniquingKeysWith: { _, last in last })
         if tcp {
             for name in podNetns.keys where !endpoints.contains(where: { $0.name == name }) {
-                log("error: --tcp-pod-netns \(name)=...: no endpoint named \(name)")
+                logger.error("--tcp-pod-netns \(name)=...: no endpoint named \(name)")
                 throw ExitCode(2)
             }
             for e in endpoints {
                 if case .veth = e.attachment, podNetns[e.name] == nil {
-                    log("error: endpoint \(e.name): DNS over TCP on a veth endpoint needs --tcp-pod-netns \(e.name)=NETNS (the pod's network namespace)")
+                    logger.error("endpoint \(e.name): DNS over TCP on a veth endpoint needs --tcp-pod-netns \(e.name)=NETNS (the pod's network namespace)")
                     throw ExitCode(2)
                 }
             }
         }
         let servers = dnsServer.compactMap(DNSServer.init)
 
-        // Signals: handled by dispatch sources (the default action is turned off first).
-        let stop = AsyncStream<Int32>.makeStream()
-        var sources: [DispatchSourceSignal] = []
+        // Signals are trapped from here on (their default actions off), handled in order below.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         // A closed stdout (the log collector went away) is a write error, not a SIGPIPE death.
         signal(SIGPIPE, SIG_IGN)
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { stop.continuation.yield(sig) }
-            source.resume()
-            sources.append(source)
-        }
-        defer { sources.forEach { $0.cancel() } }
 
         if let problem = pinDirectoryProblem(pin) {
-            log("error: \(problem)")
+            logger.error("\(problem)")
             throw ExitCode(1)
         }
 
@@ -124,7 +117,7 @@ struct Agent: AsyncParsableCommand {
         // and links. The pinned meta record names the running agent (a killed one's PID is
         // dead and does not count).
         if let other = runningAgent(pin: pin) {
-            log("error: another agent (pid \(other)) runs on \(pin); stop it first (SIGTERM; the datapath keeps enforcing meanwhile)")
+            logger.error("another agent (pid \(other)) runs on \(pin); stop it first (SIGTERM; the datapath keeps enforcing meanwhile)")
             throw ExitCode(1)
         }
 
@@ -145,11 +138,11 @@ struct Agent: AsyncParsableCommand {
                 tcpDatapath = t
             }
         } catch {
-            log("error: \(error)")
+            logger.error("\(error)")
             throw ExitCode(1)
         }
-        if let upgrade = agent.datapath.upgrade { log("agent: \(upgrade)") }
-        log("agent: datapath \(agent.datapath.adopted ? "adopted" : "loaded") at \(pin); \(endpoints.count) endpoint(s), \(policies.count) policy(ies); trusted DNS \(servers.map(\.description).joined(separator: ", "))\(tcp ? "; DNS over TCP" : "")")
+        if let upgrade = agent.datapath.upgrade { logger.info("agent: \(upgrade)") }
+        logger.info("agent: datapath \(agent.datapath.adopted ? "adopted" : "loaded") at \(pin); \(endpoints.count) endpoint(s), \(policies.count) policy(ies); trusted DNS \(servers.map(\.description).joined(separator: ", "))\(tcp ? "; DNS over TCP" : "")")
 
         let tcpRunning = tcpDatapath
         let events = try agent.events()
@@ -166,31 +159,31 @@ struct Agent: AsyncParsableCommand {
                         writer.async { c.resume(returning: (try? FileHandle.standardOutput.write(contentsOf: line)) != nil) }
                     }
                     if !written {
-                        log("warning: stdout is closed; events are no longer printed")
+                        logger.warning("stdout is closed; events are no longer printed")
                         return
                     }
                 }
             } catch {
-                log("error: event stream: \(error)")
+                logger.error("event stream: \(error)")
             }
         }
         let gc = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(gcInterval))
                 if Task.isCancelled { break }
-                do { try await agent.collectGarbage() } catch { log("warning: garbage collection: \(error)") }
-                do { try tcpRunning?.collectGarbage() } catch { log("warning: TCP garbage collection: \(error)") }
+                do { try await agent.collectGarbage() } catch { logger.warning("garbage collection: \(error)") }
+                do { try tcpRunning?.collectGarbage() } catch { logger.warning("TCP garbage collection: \(error)") }
             }
         }
 
-        for await sig in stop.stream {
-            if sig == SIGHUP {
+        for await sig in signals {
+            if sig == .sighup {
                 do {
                     let reloaded = try PolicyDocument.load(contentsOf: policy)
                     try await agent.apply(reloaded)
-                    log("agent: re-applied \(policy) (\(reloaded.count) policy(ies))")
+                    logger.info("agent: re-applied \(policy) (\(reloaded.count) policy(ies))")
                 } catch {
-                    log("error: \(error) (nothing changed)")
+                    logger.error("\(error) (nothing changed)")
                 }
                 continue
             }
@@ -202,10 +195,10 @@ struct Agent: AsyncParsableCommand {
         do {
             try await agent.shutdown(removeDatapath: cleanup)
         } catch {
-            log("error: shutdown: \(error)")
+            logger.error("shutdown: \(error)")
             throw ExitCode(1)
         }
-        log(cleanup ? "agent: stopped; datapath removed" : "agent: stopped; datapath left pinned at \(pin) (still enforcing)")
+        logger.info("\(cleanup ? "agent: stopped; datapath removed" : "agent: stopped; datapath left pinned at \(pin) (still enforcing)")")
     }
 }
 
@@ -232,7 +225,14 @@ func runningAgent(pin: String) -> Int32? {
     return args.contains("agent") ? pid : nil
 }
 
-/// A line on stderr (stdout carries only events).
+/// The agent's log (stderr: stdout carries only events): swift-log, one line per message with
+/// time and level. `LoggingSystem` is set up once, by the first use.
+let logger: Logger = {
+    LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    return Logger(label: "fqdnctl")
+}()
+
+/// A line on stderr for the one-shot commands (stdout carries their output).
 func log(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }

@@ -3,24 +3,26 @@ import Testing
 
 @testable import PolicyEngine
 
-/// `fqdnctl metrics` (Prometheus text): label values and help texts escaped as the exposition
-/// format requires (backslash, double quote, line feed in label values; backslash and line feed
-/// in help), so an endpoint name chosen by the user cannot break or forge a sample line.
-@Suite struct PrometheusTextTests {
-    @Test func labelValuesAreEscaped() {
-        #expect(PrometheusText.labels([:]) == "")
-        #expect(PrometheusText.labels(["endpoint": "web"]) == #"{endpoint="web"}"#)
-        #expect(PrometheusText.labels(["endpoint": "a\"b\\c\nd"]) == #"{endpoint="a\"b\\c\nd"}"#)
-        #expect(PrometheusText.labels(["b": "2", "a": "1"]) == #"{a="1",b="2"}"#)
-        var text = PrometheusText()
-        text.metric("x", type: "gauge", help: "one\\two\nthree \"q\"", [(PrometheusText.labels(["endpoint": "p\"} 1\nfake 2"]), 7)])
-        #expect(text.text == """
-            # HELP x one\\\\two\\nthree "q"
-            # TYPE x gauge
-            x{endpoint="p\\"} 1\\nfake 2"} 7
-
-            """)
-        #expect(text.lines.count == 3, "a name with a line feed must not add a sample line")
+/// `fqdnctl metrics` (Prometheus text, written by swift-prometheus): label values and help
+/// values escaped as the exposition format requires (backslash, double quote, line feed), so an
+/// endpoint name chosen by the user cannot break or forge a sample line.
+@Suite struct MetricsTextTests {
+    @Test func userTextIsEscaped() {
+        var m = MetricsSnapshot()
+        m.counters = [("fqdnpolicy_x_total", "one\\two\nthree \"q\"", 5)]
+        m.gauges = [("fqdnpolicy_learned_addresses", "per endpoint", [([("endpoint", "p\"} 1\nfake 2")], 7), ([("endpoint", "web")], 0)])]
+        let lines = m.text.split(separator: "\n").map(String.init)
+        // The exposition format (text 0.0.4): label values escape \\, \" and \n. Help texts
+        // (ours, constants) escape \\; swift-prometheus drops a line feed in help rather than
+        // writing \n: either way no line is added.
+        #expect(lines.contains { $0.hasPrefix(#"# HELP fqdnpolicy_x_total one\\two"#) }, "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("three") })
+        #expect(lines.contains("# TYPE fqdnpolicy_x_total counter"))
+        #expect(lines.contains("fqdnpolicy_x_total 5"))
+        #expect(lines.contains(#"fqdnpolicy_learned_addresses{endpoint="p\"} 1\nfake 2"} 7.0"#), "\(lines)")
+        #expect(lines.contains(#"fqdnpolicy_learned_addresses{endpoint="web"} 0.0"#))
+        #expect(!lines.contains { $0.hasPrefix("fake") }, "a name with a line feed must not add a sample line")
+        #expect(lines.count == 7, "HELP, TYPE and one sample per series: \(lines)")
     }
 }
 
