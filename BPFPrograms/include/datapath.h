@@ -42,24 +42,6 @@
  * DP_ATTACH (top of this header) says where the program runs.
  */
 
-static __always_inline __u64 dp_ep_lo(const struct fqdn_endpoint *ep)
-{
-	return ((__u64)ep->endpoint_id << 32) | ep->policy_id;
-}
-
-static __always_inline __u64 dp_ep_hi(const struct fqdn_endpoint *ep)
-{
-	return ((__u64)ep->prev_policy_id << 32) | ep->flags;
-}
-
-static __always_inline void dp_ep_unpack(struct fqdn_endpoint *ep, __u64 lo, __u64 hi)
-{
-	ep->endpoint_id = lo >> 32;
-	ep->policy_id = (__u32)lo;
-	ep->prev_policy_id = hi >> 32;
-	ep->flags = (__u32)hi;
-}
-
 /* The policy version the endpoint runs (NULL: none; the callers fail closed). */
 static __always_inline struct fqdn_policy_settings *dp_policy_of(const struct fqdn_endpoint *ep)
 {
@@ -179,10 +161,20 @@ __attribute__((noinline)) int fqdn_dp_response(struct __sk_buff *skb, __u64 ep_l
 
 
 /* Traffic leaving the endpoint (pod egress = host-side veth ingress;
- * cgroup egress). */
-static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
+ * cgroup egress): everything but the two heavy calls, which it leaves to the
+ * entry point (DP_DO_QUERY, DP_DO_CHECK, DP_DO_TCP; dp_egress below). A global function
+ * of its own so that its frame (the packet's headers) is off the stack when
+ * the query's parser runs: the chain entry -> query -> bpf_loop callback ->
+ * parser steps -> name comparisons must fit 512 bytes, and 6.1 rounds each
+ * frame up to 32 (Verifier.md). */
+__attribute__((noinline)) int fqdn_dp_egress(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
+	struct fqdn_endpoint e, *ep = &e;
 	struct dp_pkt p;
+
+	if (!skb)
+		return DP_DROP;
+	dp_ep_unpack(ep, ep_lo, ep_hi);
 
 	dp_count(FQDN_CTR_PACKETS);
 	if (!(ep->flags & FQDN_EP_F_ENFORCE)) {
@@ -190,16 +182,14 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 		return DP_PASS;
 	}
 	if (dp_headers(skb, &p) < 0 || !p.family)
-		return fqdn_dp_check(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+		return DP_DO_CHECK;
 	if ((ep->flags & FQDN_EP_F_SRC_CHECK) && !dp_source_ok(ep, &p))
 		return dp_deny_spoofed(ep, &p);
 	if ((p.proto == DP_IPPROTO_UDP || p.proto == DP_IPPROTO_TCP) && p.l4_off &&
 	    dp_is_trusted_server(p.family, p.daddr, p.dport)) {
-		if (p.proto == DP_IPPROTO_UDP) {
-			int v = fqdn_dp_query(skb, dp_ep_lo(ep), dp_ep_hi(ep));
-			if (v != DP_PASS)
-				return v;
-		} else if (p.tcp_data) {
+		if (p.proto == DP_IPPROTO_UDP)
+			return DP_DO_QUERY;
+		if (p.tcp_data) {
 			/* TCP: the sk_msg program checks each query (dns_tcp.h), but
 			 * it never sees data in a SYN (TCP Fast Open: the socket is
 			 * not in the sockhash yet), nor any data of an endpoint
@@ -216,18 +206,44 @@ static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_en
 #if FQDN_TCP_TX_CHECK
 		/* Data only as the socket wrote it (sk_msg checked it); on a veth
 		 * endpoint every segment's numbers shifted. */
-		if (p.proto == DP_IPPROTO_TCP && (DP_ATTACH == DP_ATTACH_VETH || p.tcp_data)) {
-			int t = fqdn_dp_tcp(skb, ep->endpoint_id, 1);
-			if (t == DP_TCP_UNWRITTEN)
-				dp_query_rejected(ep, &p, FQDN_QREJ_TCP_UNWRITTEN, 0);
-			if (t != DP_TCP_OK)
-				return DP_DROP;
-		}
+		if (p.proto == DP_IPPROTO_TCP && (DP_ATTACH == DP_ATTACH_VETH || p.tcp_data))
+			return DP_DO_TCP;
 #endif
 		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
 		return DP_PASS;
 	}
-	return fqdn_dp_check(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+	return DP_DO_CHECK;
+}
+
+/* What the entry points call for traffic leaving the endpoint. The results of
+ * global functions go through an empty asm: clang knows their ranges, the
+ * verifier does not, and clang's folding of tests on them has made programs
+ * the verifier refused. */
+static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
+{
+	__u64 lo = dp_ep_lo(ep), hi = dp_ep_hi(ep);
+	int v = fqdn_dp_egress(skb, lo, hi);
+
+	asm volatile("" : "+r"(v));
+	if (v == DP_DO_QUERY) {
+		v = fqdn_dp_query(skb, lo, hi);
+		asm volatile("" : "+r"(v));
+		if (v == DP_PASS)
+			dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
+	} else if (v == DP_DO_CHECK) {
+		v = fqdn_dp_check(skb, lo, hi);
+		asm volatile("" : "+r"(v));
+#if FQDN_TCP_TX_CHECK
+	} else if (v == DP_DO_TCP) {
+		v = fqdn_dp_tcp(skb, lo, hi, 1);
+		asm volatile("" : "+r"(v));
+		if (v != DP_TCP_OK)
+			return DP_DROP;
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
+		return DP_PASS;
+#endif
+	}
+	return v;
 }
 
 #if DP_ATTACH == DP_ATTACH_VETH && FQDN_QUERY_RANDOMISATION
@@ -283,9 +299,14 @@ __attribute__((noinline)) int fqdn_dp_icmp_quote(struct __sk_buff *skb)
  * from DNS responses of trusted servers, note connections into the endpoint
  * (their replies may leave), deliver everything but a forged answer to a
  * randomised query (DP_DROP). */
-static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
+__attribute__((noinline)) int fqdn_dp_ingress(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi)
 {
+	struct fqdn_endpoint e, *ep = &e;
 	struct dp_pkt p;
+
+	if (!skb)
+		return DP_PASS;
+	dp_ep_unpack(ep, ep_lo, ep_hi);
 
 	dp_count(FQDN_CTR_PACKETS);
 	if (!(ep->flags & FQDN_EP_F_ENFORCE))
@@ -301,10 +322,10 @@ static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_e
 	}
 	if (dp_is_trusted_server(p.family, p.saddr, p.sport)) {
 		if (p.proto == DP_IPPROTO_UDP && (ep->flags & FQDN_EP_F_LEARN))
-			return fqdn_dp_response(skb, dp_ep_lo(ep), dp_ep_hi(ep));
+			return DP_DO_RESPONSE;
 #if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
-		if (p.proto == DP_IPPROTO_TCP && fqdn_dp_tcp(skb, ep->endpoint_id, 0) != DP_TCP_OK)
-			return DP_DROP;
+		if (p.proto == DP_IPPROTO_TCP)
+			return DP_DO_TCP;
 #endif
 		return DP_PASS;
 	}
@@ -312,6 +333,27 @@ static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_e
 		dp_not_learned(ep, &p, FQDN_NL_UNTRUSTED, 0, FQDN_CTR_DNS_RESPONSES_UNTRUSTED);
 	dp_inbound_note(ep->endpoint_id, &p);
 	return DP_PASS;
+}
+
+/* What the entry points call for traffic toward the endpoint (the response
+ * parser runs from here, not under fqdn_dp_ingress's frame). */
+static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
+{
+	__u64 lo = dp_ep_lo(ep), hi = dp_ep_hi(ep);
+	int v = fqdn_dp_ingress(skb, lo, hi);
+
+	asm volatile("" : "+r"(v));
+	if (v == DP_DO_RESPONSE) {
+		v = fqdn_dp_response(skb, lo, hi);
+		asm volatile("" : "+r"(v));
+#if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
+	} else if (v == DP_DO_TCP) {
+		v = fqdn_dp_tcp(skb, lo, hi, 0);
+		asm volatile("" : "+r"(v));
+		return v == DP_TCP_OK ? DP_PASS : DP_DROP;
+#endif
+	}
+	return v;
 }
 
 /* The cgroup endpoint of a cgroup_skb packet: the socket's cgroup or its

@@ -58,6 +58,12 @@ enum dp_verdict {
 	DP_PASS = 0,
 	DP_DROP = 1,
 	DP_REDIRECT = 2, /* rewritten into an answer: send back out of skb->ifindex */
+	/* From the classifying functions (fqdn_dp_egress, fqdn_dp_ingress) to the
+	 * entry point, which then makes the heavy call itself: */
+	DP_DO_QUERY = 3,    /* fqdn_dp_query */
+	DP_DO_CHECK = 4,    /* fqdn_dp_check */
+	DP_DO_RESPONSE = 5, /* fqdn_dp_response */
+	DP_DO_TCP = 6,      /* fqdn_dp_tcp (segments to or from a trusted server) */
 };
 
 /* Mask bit of the DNS query tag in a trie tag mask. */
@@ -81,5 +87,26 @@ struct dp_pkt {
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
+
+/* The endpoint as two scalars: what the global functions take (a pointer to
+ * the map value would be a pointer argument the verifier must check, and a
+ * copy on the stack costs every frame of the chain). */
+static __always_inline __u64 dp_ep_lo(const struct fqdn_endpoint *ep)
+{
+	return ((__u64)ep->endpoint_id << 32) | ep->policy_id;
+}
+
+static __always_inline __u64 dp_ep_hi(const struct fqdn_endpoint *ep)
+{
+	return ((__u64)ep->prev_policy_id << 32) | ep->flags;
+}
+
+static __always_inline void dp_ep_unpack(struct fqdn_endpoint *ep, __u64 lo, __u64 hi)
+{
+	ep->endpoint_id = lo >> 32;
+	ep->policy_id = (__u32)lo;
+	ep->prev_policy_id = hi >> 32;
+	ep->flags = (__u32)hi;
+}
 
 #endif /* FQDN_DP_BASE_H */

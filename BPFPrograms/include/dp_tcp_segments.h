@@ -260,19 +260,25 @@ static __always_inline int dp_tcp_shift(struct __sk_buff *skb, const struct fqdn
 /* A TCP segment between the endpoint and a trusted server's DNS port (out:
  * from the endpoint). Data toward the server must be what the connection's
  * socket wrote (dp_tcp_written, on its fq_tcp_tx entry; on a connection
- * without one, never tracked, nothing was); on a veth endpoint the numbers of
- * every segment are shifted (dp_tcp_shift). A global function: verified
- * once, its loops off the stack of the parser's call chain. */
-__attribute__((noinline)) int fqdn_dp_tcp(struct __sk_buff *skb, __u32 endpoint_id, __u32 out)
+ * without one, never tracked, nothing was: rejected, with an event); on a
+ * veth endpoint the numbers of every segment are shifted (dp_tcp_shift). A
+ * global function, called by the entry points: verified once, its loops off
+ * the stack of the parser's call chain. */
+__attribute__((noinline)) int fqdn_dp_tcp(struct __sk_buff *skb, __u64 ep_lo, __u64 ep_hi, __u32 out)
 {
 	struct fqdn_tcp_tx_key k = {};
 	struct fqdn_tcp_tx *tx;
+	struct fqdn_endpoint ep;
 	struct dp_pkt p;
 	__u8 h[20];
 
 	if (!skb || dp_headers(skb, &p) < 0 || p.proto != DP_IPPROTO_TCP || !p.l4_off)
 		return DP_TCP_BROKEN;
-	k.endpoint_id = endpoint_id;
+	/* Every argument must be used: clang leaves an unused one unset in the
+	 * caller, and the verifier refuses the call (`R3 is not a scalar`). */
+	asm volatile("" : : "r"(ep_hi));
+	dp_ep_unpack(&ep, ep_lo, ep_hi);
+	k.endpoint_id = ep.endpoint_id;
 	k.family = p.family;
 	if (out) {
 		k.client_port = p.sport;
@@ -290,8 +296,10 @@ __attribute__((noinline)) int fqdn_dp_tcp(struct __sk_buff *skb, __u32 endpoint_
 	if (out && p.tcp_data) {
 		tx = bpf_map_lookup_elem(&fq_tcp_tx, &k);
 		if (!tx || !dp_tcp_written(skb, tx, ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7],
-					   p.l4_off + (h[12] >> 4) * 4, p.tcp_data))
+					   p.l4_off + (h[12] >> 4) * 4, p.tcp_data)) {
+			dp_query_rejected(&ep, &p, FQDN_QREJ_TCP_UNWRITTEN, 0);
 			return DP_TCP_UNWRITTEN;
+		}
 	}
 #if DP_ATTACH == DP_ATTACH_VETH
 	if (dp_tcp_shift(skb, &k, p.l4_off, h, out) < 0)

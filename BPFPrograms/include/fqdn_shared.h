@@ -54,6 +54,12 @@
 /* TCP payload toward a trusted server must be bytes the client socket wrote
  * (fq_tcp_tx; layout 5). */
 #define FQDN_TCP_TX_CHECK (FQDN_LAYOUT_VERSION >= 5)
+/* The budget of verified instructions per program (the verifier's own limit
+ * is 1,000,000): every program of the project stays under it on every kernel
+ * of the matrix and on the host (Scripts/kmatrix/report.py and
+ * VerifierBudgetTests fail naming the program), so that one more feature
+ * cannot tip a program over on some kernel (Verifier.md). */
+#define FQDN_VERIFIER_BUDGET 250000
 
 /* ===================================================================== */
 /* 1. Parser limits and reason codes                                      */

@@ -498,11 +498,32 @@ def main():
         L.append("")
         L.append("All loaded." if not missing_required else "**Regressions:** " + "; ".join(missing_required) + ".")
         L.append("")
+    # ---- the budget of verified instructions (FQDN_VERIFIER_BUDGET): every program of the
+    # shipped build (v3) that loads on a kernel stays under it there.
+    budget = verifier_budget()
+    over = []
+    for n in order:
+        for (variant, obj, prog), p in sorted(by_kernel[n].items()):
+            insns = p.get("verified_insns") or p.get("processed") or 0
+            if variant == "v3" and p["verdict"] == "accepted" and insns > budget:
+                over.append("%s/%s on %s: %d" % (obj.replace(".o", ""), prog, kernels[n]["label"], insns))
+    L.append("### Verifier budget (%d instructions per program, v3 build)" % budget)
+    L.append("")
+    L.append("Every program within it." if not over else "**Over budget:** " + "; ".join(over) + ".")
+    L.append("")
     open(a.md, "w").write("\n".join(L))
     print("\n".join(L))
     if any(not kernels[n]["complete"] for n in order):
         return 1
-    return 2 if any_disagree or missing_required else 0
+    return 2 if any_disagree or missing_required or over else 0
+
+
+def verifier_budget():
+    """FQDN_VERIFIER_BUDGET from the shared header (the one definition)."""
+    import os
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "BPFPrograms", "include", "fqdn_shared.h")
+    m = re.search(r"#define FQDN_VERIFIER_BUDGET (\d+)", open(header).read())
+    return int(m.group(1))
 
 
 if __name__ == "__main__":

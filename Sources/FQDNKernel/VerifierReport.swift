@@ -1,6 +1,7 @@
 import BPFMapBindings
 import BPFObjects
 import BPFTestObjects
+import CFQDNShared
 
 /// What the verifier did with every program of the embedded BPF objects on this kernel:
 /// instructions processed (`bpf_prog_info.verified_insns`) against the 1,000,000 limit, and the
@@ -8,6 +9,19 @@ import BPFTestObjects
 public enum VerifierReport {
     /// The verifier's per-program complexity limit for privileged loaders (BPF_COMPLEXITY_LIMIT_INSNS).
     public static let limit = 1_000_000
+    /// The project's budget per program (`FQDN_VERIFIER_BUDGET` in fqdn_shared.h).
+    public static let budget = Int(FQDN_VERIFIER_BUDGET)
+
+    /// Programs over the budget, or rejected where the object is not a test of rejection:
+    /// one line each, naming the object and program.
+    public static func overBudget(_ entries: [Entry]) -> [String] {
+        entries.compactMap { e in
+            if let n = e.verifiedInstructions {
+                return n > budget ? "\(e.object)/\(e.program): \(n) verified instructions (budget \(budget))" : nil
+            }
+            return e.object == "verifier_reject_test" ? nil : "\(e.object)/\(e.program): rejected (\(e.rejection ?? "?"))"
+        }
+    }
 
     public struct Entry: Sendable, Hashable {
         public var object: String

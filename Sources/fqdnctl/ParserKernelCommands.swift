@@ -50,9 +50,13 @@ struct VerifierReportCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per program instead of the table.")
     var json = false
 
+    @Flag(name: .customLong("check-budget"), help: "Exit 1 when a program needs more than the project's budget of verified instructions (FQDN_VERIFIER_BUDGET) or is rejected, naming it on stderr.")
+    var checkBudget = false
+
     func run() throws {
         let names = objects.map { $0.split(separator: ",").map(String.init) }
         let entries = names.map { VerifierReport.run(objects: $0) } ?? VerifierReport.run()
+
         if json {
             for e in entries {
                 let verified = e.verifiedInstructions.map(String.init) ?? "null"
@@ -63,6 +67,11 @@ struct VerifierReportCommand: ParsableCommand {
             }
         } else {
             print(VerifierReport.table(entries))
+        }
+        if checkBudget {
+            let over = VerifierReport.overBudget(entries)
+            for line in over { log("over budget: \(line)") }
+            if !over.isEmpty { throw ExitCode(1) }
         }
     }
 }
