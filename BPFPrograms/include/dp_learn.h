@@ -48,6 +48,7 @@ struct dp_learn_ctx {
 	__u32 rule_mask;
 	__u32 min_ttl;
 	__u32 max_ips;
+	__u32 refresh_events; /* FQDN_META_F_REFRESH_EVENTS is set */
 };
 
 /* Drop the address in one ring slot from the allowed map when it still
@@ -93,6 +94,20 @@ static __always_inline long dp_allow_learn(void *map, const void *key, struct fq
 {
 	struct fqdn_allow *cur = bpf_map_lookup_elem(map, key);
 
+	if (cur && cur->name_hash == c->name_hash && cur->policy_id == c->policy_id) {
+		/* The name's address again, under the same policy version: the
+		 * steady state of every name in use. Written in place (the lookup
+		 * marked the entry recently used); bpf_map_update_elem on an LRU map
+		 * would take a new element and free the old one. The expiry goes
+		 * last: a reader on another CPU sees the old or the new expiry,
+		 * with the name's own rule mask either way. */
+		cur->rule_mask = v->rule_mask;
+		cur->ttl = v->ttl;
+		cur->expiry_ns = v->expiry_ns;
+		*refreshed = 1;
+		*new_key = 0;
+		return 0;
+	}
 	if (cur && cur->name_hash != c->name_hash && cur->policy_id == c->policy_id && c->now < cur->expiry_ns) {
 		v->rule_mask |= cur->rule_mask;
 		if (cur->expiry_ns > v->expiry_ns)
@@ -142,6 +157,10 @@ static long dp_learn_one(__u32 i, void *ctx)
 
 	if (refreshed) {
 		dp_count(FQDN_CTR_ADDRS_REFRESHED);
+		/* Counted, not sent one by one: what the agent hears by default is
+		 * what changes (FQDN_META_F_REFRESH_EVENTS for every refresh). */
+		if (!c->refresh_events)
+			return 0;
 	} else {
 		/* A new address for this name: it takes the next ring slot and
 		 * pushes out the address there (max IPs per name). */
@@ -197,14 +216,24 @@ static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, co
 		return;
 	}
 
-	tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie) & DP_RULE_BITS;
-	if (!tags)
-		return;
-
 	__builtin_memset(nk, 0, sizeof(*nk));
 	nk->endpoint_id = ep->endpoint_id;
 	nk->name_hash = nh;
 	name = bpf_map_lookup_elem(&fq_names, nk);
+	if (name && name->policy_id == ep->policy_id && name->rule_mask && fqdn_wire_eq(&name->name, &f->qname)) {
+		/* Learned before under this policy version, and a version never
+		 * changes once written (a new policy is a new id): its rule mask is
+		 * what the trie walk would give, and the walk is most of the cost of
+		 * an answer. The name itself is compared, not only its hash (FNV-1a
+		 * collisions can be made). */
+		tags = name->rule_mask;
+	} else {
+		tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie) & DP_RULE_BITS;
+		if (!tags)
+			return;
+	}
+	/* One verifier state from here on, whichever way the tags came. */
+	asm volatile("" : "+r"(tags));
 	if (!name) {
 		__builtin_memset(&s->name, 0, sizeof(s->name));
 		dp_copy_name(&s->name.name, &f->qname);
@@ -226,6 +255,12 @@ static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, co
 	lc.name_hash = nh;
 	lc.policy_id = ep->policy_id;
 	lc.rule_mask = (__u32)tags;
+	{
+		__u32 zero = 0;
+		struct fqdn_meta *meta = bpf_map_lookup_elem(&fq_meta, &zero);
+
+		lc.refresh_events = meta && (meta->flags & FQDN_META_F_REFRESH_EVENTS);
+	}
 	lc.min_ttl = pol ? pol->min_ttl : 0;
 	lc.max_ips = pol && pol->max_ips_per_name ? pol->max_ips_per_name : FQDN_DEFAULT_MAX_IPS_PER_NAME;
 	if (lc.max_ips > FQDN_MAX_IPS_PER_NAME_LIMIT)

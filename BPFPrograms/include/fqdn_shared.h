@@ -776,7 +776,7 @@ enum fqdn_counter {
 /* --- fq_meta (array, 1 entry): what the pinned state is. */
 struct fqdn_meta {
 	__u32 layout_version;   /* FQDN_LAYOUT_VERSION of the maps */
-	__u32 flags;            /* reserved */
+	__u32 flags;            /* FQDN_META_F_*: datapath-wide switches the agent sets */
 	__u64 created_ns;       /* CLOCK_BOOTTIME at creation */
 	__u32 next_endpoint_id; /* agent bookkeeping, so ids survive restarts */
 	__u32 next_policy_id;
@@ -784,6 +784,10 @@ struct fqdn_meta {
 	__u32 build_id;         /* identity (hash) of the programs last loaded; layout 1: pad, 0 */
 };
 FQDN_STATIC_ASSERT(sizeof(struct fqdn_meta) == 32, "fqdn_meta layout");
+/* fqdn_meta.flags: a learned event also for every address an answer only
+ * refreshed (default: new addresses only; refreshes are counted in
+ * addresses_refreshed). Was a reserved zero before, in every layout. */
+#define FQDN_META_F_REFRESH_EVENTS 1u
 
 /* --- DNS over TCP (BPFPrograms/dns_sockops.bpf.c, dns_sk_skb.bpf.c,
  * dns_sk_msg.bpf.c; logic in include/dns_tcp.h; design: Documentation/TCP.md).

@@ -41,6 +41,8 @@ public struct TestWorld: Sendable {
         /// More trusted servers (addresses, with an optional port) than the DNS host's.
         public var extraServers: [String] = []
         public var flowGrace: UInt32 = 300
+        /// The agent's `refreshEvents` (a learned event also for each refreshed address).
+        public var refreshEvents = false
         public var objects: DatapathObjects = .embedded
         /// Applied once the pods are endpoints (see ``FQDNPolicy/forApp(_:name:egress:dns:refusedQueryAction:minTTL:maxIPsPerName:)``).
         public var policies: [FQDNPolicy] = []
@@ -108,7 +110,7 @@ public struct TestWorld: Sendable {
                 if options.agent {
                     agent = try PolicyAgent(configuration: .init(
                         pinDirectory: pin, dnsServers: trustedServers(options, dns: dns), flowGrace: options.flowGrace,
-                        objects: options.objects))
+                        objects: options.objects, refreshEvents: options.refreshEvents))
                 }
                 let world = TestWorld(topology: topology, pods: pods, dns: dns, web: web, rogueHost: rogue, agentOrNil: agent,
                                       pinDirectory: pin)

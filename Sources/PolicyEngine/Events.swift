@@ -5,7 +5,8 @@ import Foundation
 /// One event from the datapath's ring buffer (`struct fqdn_event`), decoded.
 public struct PolicyEvent: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Codable {
-        /// An address was learned (or refreshed) for a name.
+        /// An address was learned for a name (a refreshed one only with
+        /// `PolicyAgent.Configuration.refreshEvents`).
         case learned
         /// A query was answered REFUSED/NXDOMAIN in the kernel, or dropped.
         case queryRefused = "query_refused"

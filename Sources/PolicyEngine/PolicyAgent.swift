@@ -26,14 +26,20 @@ public actor PolicyAgent {
         /// The BPF objects to load: this build's (the default). Upgrade tests pass objects of
         /// an older layout to play an older agent.
         public var objects: DatapathObjects
+        /// A `learned` event also for every address an answer only refreshed (the same name's
+        /// address again). Off by default: refreshes are the steady state of every name in use
+        /// and are counted (`Counter.addressesRefreshed`), not sent one by one. Datapath-wide
+        /// (kept in the pinned state until an agent sets it otherwise).
+        public var refreshEvents: Bool
 
         public init(pinDirectory: String = FQDN_PIN_DIR_DEFAULT, dnsServers: [DNSServer], flowGrace: UInt32 = 300,
-                    inflightTimeout: UInt32 = 30, objects: DatapathObjects = .embedded) {
+                    inflightTimeout: UInt32 = 30, objects: DatapathObjects = .embedded, refreshEvents: Bool = false) {
             self.pinDirectory = pinDirectory
             self.dnsServers = dnsServers
             self.flowGrace = flowGrace
             self.inflightTimeout = inflightTimeout
             self.objects = objects
+            self.refreshEvents = refreshEvents
         }
     }
 
@@ -72,6 +78,11 @@ public actor PolicyAgent {
             for k in wanted { try maps.servers.update(k, 0) }
             if var meta = try maps.meta.lookup(0) {
                 meta.agent_pid = UInt32(getpid())
+                if configuration.refreshEvents {
+                    meta.flags |= FQDN_META_F_REFRESH_EVENTS
+                } else {
+                    meta.flags &= ~FQDN_META_F_REFRESH_EVENTS
+                }
                 try maps.meta.update(0, meta)
             }
         }

@@ -49,6 +49,9 @@ struct Agent: AsyncParsableCommand {
     @Option(name: .customLong("flow-grace"), help: "Seconds an established TCP flow outlives the expiry of its destination.")
     var flowGrace: UInt32 = 300
 
+    @Flag(name: .customLong("refresh-events"), help: "Print a learned event also for every address an answer only refreshed (default: new addresses only; refreshes are counted in addresses_refreshed).")
+    var refreshEvents = false
+
     @Flag(name: .long, help: "Also enforce DNS over TCP (sock_ops, sockmap) on every endpoint.")
     var tcp = false
 
@@ -124,7 +127,8 @@ struct Agent: AsyncParsableCommand {
         let agent: PolicyAgent
         var tcpDatapath: TCPDatapath?
         do {
-            agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: servers, flowGrace: flowGrace))
+            agent = try PolicyAgent(configuration: .init(pinDirectory: pin, dnsServers: servers, flowGrace: flowGrace,
+                                                         refreshEvents: refreshEvents))
             for e in endpoints { try await agent.addEndpoint(e) }
             try await agent.apply(policies)
             if tcp {

@@ -56,6 +56,37 @@ import Testing
         }
     }
 
+    /// The steady state: answers for a name already learned refresh its address in place (the
+    /// expiry moves on), counted in `addresses_refreshed`; by default no event is sent for them,
+    /// only for what changes. With `refreshEvents` each refresh is an event too.
+    @Test(.kernel, arguments: [false, true])
+    func refreshedAddressesAreCountedAndSentOnlyWhenAsked(refreshEvents: Bool) async throws {
+        var options = TestWorld.Options()
+        options.policies = [Self.allowWeb1()]
+        options.refreshEvents = refreshEvents
+        try await TestWorld.with(options) { env in
+            let events = EventCollector(try env.agent.events())
+            #expect(try env.resolve("web1.demo.test")?.addresses == ["10.220.1.2"])
+            let first = try #require(try await env.agent.snapshot().first { $0.name == "web1.demo.test" }?.addresses.first)
+            let before = try await env.counters()
+            try await Task.sleep(for: .milliseconds(1100))
+            for _ in 0..<3 { #expect(try env.resolve("web1.demo.test")?.rcode == 0) }
+            let after = try await env.counters()
+            #expect((after[.addressesRefreshed] ?? 0) - (before[.addressesRefreshed] ?? 0) == 3)
+            #expect(after[.addressesLearned] == before[.addressesLearned], "no new entry")
+            let now = try #require(try await env.agent.snapshot().first { $0.name == "web1.demo.test" }?.addresses.first)
+            // 1.1 s passed: without the refresh the entry would expire 1.1 s sooner than it did.
+            #expect(now.expiresIn > first.expiresIn - 0.5, "the refresh moved the expiry on: \(first.expiresIn) -> \(now.expiresIn)")
+            #expect(try env.connects(env.web1.ipv4))
+            // A denied connection as the marker: every event of the answers before it is in.
+            #expect(try env.connects(env.web2.ipv4) == false)
+            _ = try #require(try await events.first { $0.kind == .denied })
+            let learned = events.all.filter { $0.kind == .learned }
+            #expect(learned.filter { $0.reason == "new" }.count == 1)
+            #expect(learned.filter { $0.reason == "refreshed" }.count == (refreshEvents ? 3 : 0), "\(learned)")
+        }
+    }
+
     // MARK: - Refused queries
 
     @Test(.kernel) func deniedQueryGetsRefusedFromTheKernel() async throws {
@@ -527,6 +558,8 @@ final class EventCollector: @unchecked Sendable {
     }
 
     deinit { task?.cancel() }
+
+    var all: [PolicyEvent] { lock.withLock { events } }
 
     func first(timeout: Double = 2, where predicate: (PolicyEvent) -> Bool) async throws -> PolicyEvent? {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
