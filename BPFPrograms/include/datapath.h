@@ -42,14 +42,6 @@
  * DP_ATTACH (top of this header) says where the program runs.
  */
 
-/* The policy version the endpoint runs (NULL: none; the callers fail closed). */
-static __always_inline struct fqdn_policy_settings *dp_policy_of(const struct fqdn_endpoint *ep)
-{
-	__u32 pid = ep->policy_id;
-
-	return bpf_map_lookup_elem(&fq_policy, &pid);
-}
-
 /* How fqdn_dp_query and fqdn_dp_response start: the endpoint unpacked (every
  * argument must be used: clang leaves an unused one unset and the verifier
  * refuses the call), the endpoint doing `flag`, a UDP packet's headers read.
@@ -215,34 +207,33 @@ __attribute__((noinline)) int fqdn_dp_egress(struct __sk_buff *skb, __u64 ep_lo,
 	return DP_DO_CHECK;
 }
 
-/* What the entry points call for traffic leaving the endpoint. The results of
- * global functions go through an empty asm: clang knows their ranges, the
- * verifier does not, and clang's folding of tests on them has made programs
+/* A global function's result, hidden from clang: clang knows its range, the
+ * verifier does not, and clang's folding of tests on it has made programs
  * the verifier refused. */
+static __always_inline int dp_opaque(int v)
+{
+	asm volatile("" : "+r"(v));
+	return v;
+}
+
+/* What the entry points call for traffic leaving the endpoint. */
 static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
 	__u64 lo = dp_ep_lo(ep), hi = dp_ep_hi(ep);
-	int v = fqdn_dp_egress(skb, lo, hi);
+	int v = dp_opaque(fqdn_dp_egress(skb, lo, hi));
 
-	asm volatile("" : "+r"(v));
-	if (v == DP_DO_QUERY) {
-		v = fqdn_dp_query(skb, lo, hi);
-		asm volatile("" : "+r"(v));
-		if (v == DP_PASS)
-			dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
-	} else if (v == DP_DO_CHECK) {
-		v = fqdn_dp_check(skb, lo, hi);
-		asm volatile("" : "+r"(v));
+	if (v == DP_DO_CHECK)
+		return dp_opaque(fqdn_dp_check(skb, lo, hi));
+	if (v == DP_DO_QUERY)
+		v = dp_opaque(fqdn_dp_query(skb, lo, hi));
 #if FQDN_TCP_TX_CHECK
-	} else if (v == DP_DO_TCP) {
-		v = fqdn_dp_tcp(skb, lo, hi, 1);
-		asm volatile("" : "+r"(v));
-		if (v != DP_TCP_OK)
-			return DP_DROP;
-		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
-		return DP_PASS;
+	else if (v == DP_DO_TCP)
+		v = dp_opaque(fqdn_dp_tcp(skb, lo, hi, 1)) == DP_TCP_OK ? DP_PASS : DP_DROP;
 #endif
-	}
+	else
+		return v;
+	if (v == DP_PASS)
+		dp_count(FQDN_CTR_EGRESS_ALLOWED_DNS);
 	return v;
 }
 
@@ -340,19 +331,14 @@ __attribute__((noinline)) int fqdn_dp_ingress(struct __sk_buff *skb, __u64 ep_lo
 static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
 	__u64 lo = dp_ep_lo(ep), hi = dp_ep_hi(ep);
-	int v = fqdn_dp_ingress(skb, lo, hi);
+	int v = dp_opaque(fqdn_dp_ingress(skb, lo, hi));
 
-	asm volatile("" : "+r"(v));
-	if (v == DP_DO_RESPONSE) {
-		v = fqdn_dp_response(skb, lo, hi);
-		asm volatile("" : "+r"(v));
+	if (v == DP_DO_RESPONSE)
+		return dp_opaque(fqdn_dp_response(skb, lo, hi));
 #if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
-	} else if (v == DP_DO_TCP) {
-		v = fqdn_dp_tcp(skb, lo, hi, 0);
-		asm volatile("" : "+r"(v));
-		return v == DP_TCP_OK ? DP_PASS : DP_DROP;
+	if (v == DP_DO_TCP)
+		return dp_opaque(fqdn_dp_tcp(skb, lo, hi, 0)) == DP_TCP_OK ? DP_PASS : DP_DROP;
 #endif
-	}
 	return v;
 }
 

@@ -109,4 +109,12 @@ static __always_inline void dp_ep_unpack(struct fqdn_endpoint *ep, __u64 lo, __u
 	ep->flags = (__u32)hi;
 }
 
+/* The policy version the endpoint runs (NULL: none; the callers fail closed). */
+static __always_inline struct fqdn_policy_settings *dp_policy_of(const struct fqdn_endpoint *ep)
+{
+	__u32 pid = ep->policy_id;
+
+	return bpf_map_lookup_elem(&fq_policy, &pid);
+}
+
 #endif /* FQDN_DP_BASE_H */

@@ -220,12 +220,17 @@ static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, co
 	nk->endpoint_id = ep->endpoint_id;
 	nk->name_hash = nh;
 	name = bpf_map_lookup_elem(&fq_names, nk);
-	if (name && name->policy_id == ep->policy_id && name->rule_mask && fqdn_wire_eq(&name->name, &f->qname)) {
+	if (name && name->policy_id == ep->policy_id && name->rule_mask && dp_policy_of(ep) &&
+	    fqdn_wire_eq(&name->name, &f->qname)) {
 		/* Learned before under this policy version, and a version never
 		 * changes once written (a new policy is a new id): its rule mask is
 		 * what the trie walk would give, and the walk is most of the cost of
-		 * an answer. The name itself is compared, not only its hash (FNV-1a
-		 * collisions can be made). */
+		 * an answer. The version must still exist, as the walk would find
+		 * its trie: once the agent has moved the endpoint on and retired
+		 * the version, an entry written under it would be stranded (valid
+		 * under no version the endpoint has) and its address denied until
+		 * the next answer (found by PressureTests). The name itself is
+		 * compared, not only its hash (FNV-1a collisions can be made). */
 		tags = name->rule_mask;
 	} else {
 		tags = dp_trie_tags(ep->policy_id, &f->qname, &s->trie) & DP_RULE_BITS;

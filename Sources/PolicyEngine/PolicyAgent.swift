@@ -313,13 +313,9 @@ public actor PolicyAgent {
         defer { maps.countRemoved(removed) }
         try bpf { () throws(BPFError) in
             var live = Set<fqdn_name_key>()
-            for (k, v) in try maps.allow4.entries() {
-                if v.expiry_ns <= now { if try maps.allow4.delete(k) { report.expiredAddresses += 1; removed += 1 } }
-                else { live.insert(Self.nameKey(k.endpoint_id, v.name_hash)) }
-            }
-            for (k, v) in try maps.allow6.entries() {
-                if v.expiry_ns <= now { if try maps.allow6.delete(k) { report.expiredAddresses += 1; removed += 1 } }
-                else { live.insert(Self.nameKey(k.endpoint_id, v.name_hash)) }
+            for e in try maps.learnedEntries() {
+                if e.value.expiry_ns <= now { if try maps.deleteLearned(e) { report.expiredAddresses += 1; removed += 1 } }
+                else { live.insert(Self.nameKey(e.endpointID, e.value.name_hash)) }
             }
             for k in try maps.names.keys() where !live.contains(k) {
                 if try maps.names.delete(k) { report.names += 1 }
@@ -645,21 +641,16 @@ public actor PolicyAgent {
             return m
         }
         try bpf { () throws(BPFError) in
-            for (k, v) in try maps.allow4.entries() where k.endpoint_id == endpointID && v.policy_id == old {
-                let m = mask(v.name_hash)
-                if m == 0 || version == nil { if try maps.allow4.delete(k) { removed += 1 }; continue }
-                var nv = v
-                nv.policy_id = version!.id
+            for e in try maps.learnedEntries() where e.endpointID == endpointID && e.value.policy_id == old {
+                let m = mask(e.value.name_hash)
+                guard m != 0, let version else {
+                    if try maps.deleteLearned(e) { removed += 1 }
+                    continue
+                }
+                var nv = e.value
+                nv.policy_id = version.id
                 nv.rule_mask = m
-                try? maps.allow4.update(k, nv, policy: .exist)
-            }
-            for (k, v) in try maps.allow6.entries() where k.endpoint_id == endpointID && v.policy_id == old {
-                let m = mask(v.name_hash)
-                if m == 0 || version == nil { if try maps.allow6.delete(k) { removed += 1 }; continue }
-                var nv = v
-                nv.policy_id = version!.id
-                nv.rule_mask = m
-                try? maps.allow6.update(k, nv, policy: .exist)
+                try? maps.replaceLearned(e, with: nv)
             }
         }
     }

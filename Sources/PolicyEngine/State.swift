@@ -49,17 +49,7 @@ public enum Counter: UInt32, CaseIterable, Sendable, Codable {
     case dnsResponsesIdMismatch = 31
 
     /// `fqdnpolicy_<name>_total`
-    public var prometheusName: String {
-        // camelCase to snake_case; a run of capitals is one word (DNS, CIDR).
-        var snake = ""
-        var previousLower = false
-        for c in String(describing: self) {
-            if c.isUppercase && previousLower { snake += "_" }
-            snake += c.lowercased()
-            previousLower = c.isLowercase || c.isNumber
-        }
-        return "fqdnpolicy_\(snake)_total"
-    }
+    public var prometheusName: String { "fqdnpolicy_\(MetricsSnapshot.snakeCase(String(describing: self)))_total" }
 
     public var help: String {
         switch self {
@@ -210,8 +200,7 @@ extension DatapathMaps {
                 address: IPNetwork.format(address), ttl: v.ttl,
                 expiresIn: (Double(v.expiry_ns) - Double(now)) / 1e9, policyID: v.policy_id, ruleMask: v.rule_mask))
         }
-        for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) { add(k.endpoint_id, CBytes.get(k.addr), v) }
-        for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) { add(k.endpoint_id, CBytes.get(k.addr), v) }
+        for e in try bpf({ () throws(BPFError) in try learnedEntries() }) { add(e.endpointID, e.address, e.value) }
         var out: [LearnedName] = []
         for (k, addresses) in byName {
             let name = (try? names.lookup(k))??.name.text ?? "<name \(String(k.name_hash, radix: 16))>"
@@ -269,8 +258,7 @@ extension DatapathMaps {
         let now = BootClock.nanoseconds
         let eps = try endpoints()
         var live: [UInt32: Int] = [:]
-        for (k, v) in try bpf({ () throws(BPFError) in try allow4.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
-        for (k, v) in try bpf({ () throws(BPFError) in try allow6.entries() }) where v.expiry_ns > now { live[k.endpoint_id, default: 0] += 1 }
+        for e in try bpf({ () throws(BPFError) in try learnedEntries() }) where e.value.expiry_ns > now { live[e.endpointID, default: 0] += 1 }
         m.gauges = [
             ("fqdnpolicy_learned_addresses", "Learned addresses not yet expired, per endpoint.",
              eps.map { ([("endpoint", $0.name)], UInt64(live[$0.id] ?? 0)) }),
@@ -325,8 +313,7 @@ extension DatapathMaps {
         var removed = 0
         defer { countRemoved(removed) }
         try bpf { () throws(BPFError) in
-            for k in try allow4.keys() where k.endpoint_id == id { if try allow4.delete(k) { removed += 1 } }
-            for k in try allow6.keys() where k.endpoint_id == id { if try allow6.delete(k) { removed += 1 } }
+            for e in try learnedEntries() where e.endpointID == id { if try deleteLearned(e) { removed += 1 } }
             for k in try names.keys() where k.endpoint_id == id { try names.delete(k) }
             for k in try slots.keys() where k.endpoint_id == id { try slots.delete(k) }
             for k in try inflight.keys() where k.endpoint_id == id { try inflight.delete(k) }
@@ -335,3 +322,50 @@ extension DatapathMaps {
     }
 }
 
+
+/// One learned-address entry, either family (`fq_allow4`, `fq_allow6`): what the agent's
+/// walks over the learned state need, written once for both maps.
+struct LearnedEntry {
+    var endpointID: UInt32
+    /// 4 or 16 bytes.
+    var address: [UInt8]
+    var value: fqdn_allow
+}
+
+extension DatapathMaps {
+    /// Every learned entry: IPv4, then IPv6.
+    func learnedEntries() throws(BPFError) -> [LearnedEntry] {
+        try allow4.entries().map { LearnedEntry(endpointID: $0.key.endpoint_id, address: CBytes.get($0.key.addr), value: $0.value) }
+            + allow6.entries().map { LearnedEntry(endpointID: $0.key.endpoint_id, address: CBytes.get($0.key.addr), value: $0.value) }
+    }
+
+    /// Deletes the entry; true when it was there.
+    func deleteLearned(_ e: LearnedEntry) throws(BPFError) -> Bool {
+        if e.address.count == 4 {
+            var k = fqdn_allow4_key()
+            k.endpoint_id = e.endpointID
+            CBytes.set(&k.addr, e.address)
+            return try allow4.delete(k)
+        }
+        var k = fqdn_allow6_key()
+        k.endpoint_id = e.endpointID
+        CBytes.set(&k.addr, e.address)
+        return try allow6.delete(k)
+    }
+
+    /// Replaces the value of an entry that still exists (one the kernel evicted meanwhile
+    /// stays gone).
+    func replaceLearned(_ e: LearnedEntry, with value: fqdn_allow) throws(BPFError) {
+        if e.address.count == 4 {
+            var k = fqdn_allow4_key()
+            k.endpoint_id = e.endpointID
+            CBytes.set(&k.addr, e.address)
+            try allow4.update(k, value, policy: .exist)
+        } else {
+            var k = fqdn_allow6_key()
+            k.endpoint_id = e.endpointID
+            CBytes.set(&k.addr, e.address)
+            try allow6.update(k, value, policy: .exist)
+        }
+    }
+}

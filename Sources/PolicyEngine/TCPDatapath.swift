@@ -303,12 +303,7 @@ public enum TCPCounter: UInt32, CaseIterable, Sendable, Codable {
     case txWriteDenied = 15
 
     /// `fqdnpolicy_tcp_<name>_total`
-    public var prometheusName: String {
-        let snake = String(describing: self).reduce(into: "") { out, c in
-            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
-        }
-        return "fqdnpolicy_tcp_\(snake)_total"
-    }
+    public var prometheusName: String { "fqdnpolicy_tcp_\(MetricsSnapshot.snakeCase(String(describing: self)))_total" }
 
     /// One line for `# HELP` (the header's comment of `enum fqdn_tcp_counter`).
     public var help: String {

@@ -23,6 +23,19 @@ import Testing
         #expect(lines.contains(#"fqdnpolicy_learned_addresses{endpoint="web"} 0.0"#))
         #expect(!lines.contains { $0.hasPrefix("fake") }, "a name with a line feed must not add a sample line")
         #expect(lines.count == 7, "HELP, TYPE and one sample per series: \(lines)")
+        #expect(lines.firstIndex(of: "# TYPE fqdnpolicy_x_total counter")! < lines.firstIndex(of: "# TYPE fqdnpolicy_learned_addresses gauge")!,
+                "metrics in the snapshot's order")
+    }
+}
+
+extension MetricsTextTests {
+    /// The metric names operators scrape (Datapath.md, TCP.md): one camelCase-to-snake rule.
+    @Test func metricNames() {
+        #expect(Counter.dnsQueriesRefused.prometheusName == "fqdnpolicy_dns_queries_refused_total")
+        #expect(Counter.egressDeniedSpoofed.prometheusName == "fqdnpolicy_egress_denied_spoofed_total")
+        #expect(TCPCounter.rxSplitPrefix.prometheusName == "fqdnpolicy_tcp_rx_split_prefix_total")
+        #expect(TCPCounter.txWriteDenied.prometheusName == "fqdnpolicy_tcp_tx_write_denied_total")
+        #expect(MetricsSnapshot.snakeCase("egressAllowedCIDR") == "egress_allowed_cidr")
     }
 }
 
