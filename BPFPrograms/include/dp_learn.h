@@ -237,7 +237,10 @@ static __always_inline void dp_learn_response(const struct fqdn_endpoint *ep, co
 		if (!tags)
 			return;
 	}
-	/* One verifier state from here on, whichever way the tags came. */
+	/* One unknown value from here on, whichever way the tags came, so the
+	 * verifier does not carry two ranges of it through the learning
+	 * (veth_egress on 6.18: 165,011 verified instructions without this,
+	 * 138,532 with it). */
 	asm volatile("" : "+r"(tags));
 	if (!name) {
 		__builtin_memset(&s->name, 0, sizeof(s->name));
