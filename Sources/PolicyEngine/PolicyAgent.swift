@@ -239,6 +239,7 @@ public actor PolicyAgent {
         }
         for v in fresh.values { try writeVersion(v) }
         // 3. Flip each endpoint (one map update), re-evaluate, then drop the previous version.
+        var moved: [(endpointID: UInt32, old: UInt32, target: CompiledPolicy?)] = []
         for (name, target) in planned {
             guard var state = endpoints[name] else { continue }
             let old = state.version
@@ -247,13 +248,21 @@ public actor PolicyAgent {
             state.version = new
             endpoints[name] = state
             try writeEndpoint(state, policyID: new, previous: old)
-            if old != 0 { try reevaluate(endpointID: state.id, from: old, to: target) }
+            if old != 0 {
+                try reevaluate(endpointID: state.id, from: old, to: target)
+                moved.append((state.id, old, target))
+            }
             try writeEndpoint(state, policyID: new, previous: 0)
         }
         self.policies = policies
         policiesApplied = true
         // 4. Delete versions no endpoint uses.
         try collectVersions()
+        // 5. An answer the kernel took up under the old version just before the flip can
+        // write its entry after step 3 (valid under no version the endpoint has: denied until
+        // the next answer). With the old version gone no more can appear (learning needs the
+        // version); the stragglers are re-evaluated once more.
+        for m in moved { try reevaluate(endpointID: m.endpointID, from: m.old, to: m.target) }
     }
 
     /// Reads a CiliumNetworkPolicy YAML file and applies it (nothing is applied when the
