@@ -161,7 +161,7 @@ public actor PolicyAgent {
         }
         endpoints[endpoint.name] = state
         if let prev = previous?.policy_id, prev != 0, prev != state.version {
-            try reevaluate(endpointID: state.id, from: prev, to: version)
+            try reevaluate([(state.id, prev, version)])
             try writeEndpoint(state, policyID: state.version, previous: 0)
         }
         try collectVersions()
@@ -239,7 +239,7 @@ public actor PolicyAgent {
         }
         for v in fresh.values { try writeVersion(v) }
         // 3. Flip each endpoint (one map update), re-evaluate, then drop the previous version.
-        var moved: [(endpointID: UInt32, old: UInt32, target: CompiledPolicy?)] = []
+        var moved: [Move] = []
         for (name, target) in planned {
             guard var state = endpoints[name] else { continue }
             let old = state.version
@@ -249,7 +249,7 @@ public actor PolicyAgent {
             endpoints[name] = state
             try writeEndpoint(state, policyID: new, previous: old)
             if old != 0 {
-                try reevaluate(endpointID: state.id, from: old, to: target)
+                try reevaluate([(state.id, old, target)])
                 moved.append((state.id, old, target))
             }
             try writeEndpoint(state, policyID: new, previous: 0)
@@ -262,7 +262,7 @@ public actor PolicyAgent {
         // write its entry after step 3 (valid under no version the endpoint has: denied until
         // the next answer). With the old version gone no more can appear (learning needs the
         // version); the stragglers are re-evaluated once more.
-        for m in moved { try reevaluate(endpointID: m.endpointID, from: m.old, to: m.target) }
+        try reevaluate(moved)
     }
 
     /// Reads a CiliumNetworkPolicy YAML file and applies it (nothing is applied when the
@@ -323,7 +323,7 @@ public actor PolicyAgent {
         try bpf { () throws(BPFError) in
             var live = Set<fqdn_name_key>()
             for e in try maps.learnedEntries() {
-                if e.value.expiry_ns <= now { if try maps.deleteLearned(e) { report.expiredAddresses += 1; removed += 1 } }
+                if e.value.expiry_ns <= now { if try maps.deleteLearned(e.key) { report.expiredAddresses += 1; removed += 1 } }
                 else { live.insert(Self.nameKey(e.endpointID, e.value.name_hash)) }
             }
             for k in try maps.names.keys() where !live.contains(k) {
@@ -632,34 +632,40 @@ public actor PolicyAgent {
         }
     }
 
-    /// Entries learned under version `old` for this endpoint: recompute their rules under
-    /// `version` from the name they were learned for; forget them when it does not allow it.
-    func reevaluate(endpointID: UInt32, from old: UInt32, to version: CompiledPolicy?) throws {
+    /// An endpoint moved from version `old` to `target` (nil: no policy selects it now).
+    typealias Move = (endpointID: UInt32, old: UInt32, target: CompiledPolicy?)
+
+    /// Entries learned under each move's old version for its endpoint, in one walk of the
+    /// learned maps: their rules recomputed under the target version from the name they were
+    /// learned for; forgotten when it does not allow it.
+    func reevaluate(_ moves: [Move]) throws {
+        guard !moves.isEmpty else { return }
         let maps = self.maps
-        var cache: [UInt64: UInt32] = [:]
+        let byEndpoint = Dictionary(moves.map { ($0.endpointID, $0) }) { _, last in last }
+        var cache: [fqdn_name_key: UInt32] = [:]
         var removed = 0  // counted for the LRU-eviction metric (DatapathMaps.lruEvictedAddresses)
         defer { maps.countRemoved(removed) }
-        func mask(_ hash: UInt64) -> UInt32 {
-            if let m = cache[hash] { return m }
+        func mask(_ key: fqdn_name_key, _ version: CompiledPolicy) -> UInt32 {
+            if let m = cache[key] { return m }
             var m: UInt32 = 0
-            if let version, let entry = try? maps.names.lookup(Self.nameKey(endpointID, hash)),
-               let name = try? DomainName(wire: entry.name.wireBytes) {
+            if let entry = try? maps.names.lookup(key), let name = try? DomainName(wire: entry.name.wireBytes) {
                 m = version.ruleMask(for: name)
             }
-            cache[hash] = m
+            cache[key] = m
             return m
         }
         try bpf { () throws(BPFError) in
-            for e in try maps.learnedEntries() where e.endpointID == endpointID && e.value.policy_id == old {
-                let m = mask(e.value.name_hash)
-                guard m != 0, let version else {
-                    if try maps.deleteLearned(e) { removed += 1 }
+            for e in try maps.learnedEntries() {
+                guard let move = byEndpoint[e.endpointID], e.value.policy_id == move.old else { continue }
+                let m = move.target.map { mask(Self.nameKey(e.endpointID, e.value.name_hash), $0) } ?? 0
+                guard m != 0, let version = move.target else {
+                    if try maps.deleteLearned(e.key) { removed += 1 }
                     continue
                 }
                 var nv = e.value
                 nv.policy_id = version.id
                 nv.rule_mask = m
-                try? maps.replaceLearned(e, with: nv)
+                try? maps.replaceLearned(e.key, with: nv)
             }
         }
     }

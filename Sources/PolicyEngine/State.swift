@@ -200,7 +200,7 @@ extension DatapathMaps {
                 address: IPNetwork.format(address), ttl: v.ttl,
                 expiresIn: (Double(v.expiry_ns) - Double(now)) / 1e9, policyID: v.policy_id, ruleMask: v.rule_mask))
         }
-        for e in try bpf({ () throws(BPFError) in try learnedEntries() }) { add(e.endpointID, e.address, e.value) }
+        for e in try bpf({ () throws(BPFError) in try learnedEntries() }) { add(e.endpointID, e.key.address, e.value) }
         var out: [LearnedName] = []
         for (k, addresses) in byName {
             let name = (try? names.lookup(k))??.name.text ?? "<name \(String(k.name_hash, radix: 16))>"
@@ -231,7 +231,7 @@ extension DatapathMaps {
     public func lruEvictedAddresses(counters values: [Counter: UInt64]? = nil) throws(DatapathError) -> UInt64 {
         let v: [Counter: UInt64]
         if let values { v = values } else { v = try counterValues() }
-        let present = UInt64(try bpf { () throws(BPFError) in try allow4.keys().count + allow6.keys().count })
+        let present = UInt64(try bpf { () throws(BPFError) in try learnedKeys().count })
         let gone = (v[.addressesEvicted] ?? 0) &+ (v[.addressesRemoved] ?? 0) &+ present
         let learned = v[.addressesLearned] ?? 0
         return learned > gone ? learned - gone : 0
@@ -313,7 +313,7 @@ extension DatapathMaps {
         var removed = 0
         defer { countRemoved(removed) }
         try bpf { () throws(BPFError) in
-            for e in try learnedEntries() where e.endpointID == id { if try deleteLearned(e) { removed += 1 } }
+            for k in try learnedKeys() where k.endpointID == id { if try deleteLearned(k) { removed += 1 } }
             for k in try names.keys() where k.endpoint_id == id { try names.delete(k) }
             for k in try slots.keys() where k.endpoint_id == id { try slots.delete(k) }
             for k in try inflight.keys() where k.endpoint_id == id { try inflight.delete(k) }
@@ -326,46 +326,58 @@ extension DatapathMaps {
 /// One learned-address entry, either family (`fq_allow4`, `fq_allow6`): what the agent's
 /// walks over the learned state need, written once for both maps.
 struct LearnedEntry {
-    var endpointID: UInt32
-    /// 4 or 16 bytes.
-    var address: [UInt8]
+    /// The entry's key in its own map.
+    enum Key {
+        case v4(fqdn_allow4_key)
+        case v6(fqdn_allow6_key)
+
+        var endpointID: UInt32 {
+            switch self {
+            case .v4(let k): k.endpoint_id
+            case .v6(let k): k.endpoint_id
+            }
+        }
+
+        /// 4 or 16 bytes.
+        var address: [UInt8] {
+            switch self {
+            case .v4(let k): CBytes.get(k.addr)
+            case .v6(let k): CBytes.get(k.addr)
+            }
+        }
+    }
+
+    var key: Key
     var value: fqdn_allow
+    var endpointID: UInt32 { key.endpointID }
 }
 
 extension DatapathMaps {
     /// Every learned entry: IPv4, then IPv6.
     func learnedEntries() throws(BPFError) -> [LearnedEntry] {
-        try allow4.entries().map { LearnedEntry(endpointID: $0.key.endpoint_id, address: CBytes.get($0.key.addr), value: $0.value) }
-            + allow6.entries().map { LearnedEntry(endpointID: $0.key.endpoint_id, address: CBytes.get($0.key.addr), value: $0.value) }
+        try allow4.entries().map { LearnedEntry(key: .v4($0.key), value: $0.value) }
+            + allow6.entries().map { LearnedEntry(key: .v6($0.key), value: $0.value) }
+    }
+
+    /// Every learned entry's key (no values read).
+    func learnedKeys() throws(BPFError) -> [LearnedEntry.Key] {
+        try allow4.keys().map { .v4($0) } + allow6.keys().map { .v6($0) }
     }
 
     /// Deletes the entry; true when it was there.
-    func deleteLearned(_ e: LearnedEntry) throws(BPFError) -> Bool {
-        if e.address.count == 4 {
-            var k = fqdn_allow4_key()
-            k.endpoint_id = e.endpointID
-            CBytes.set(&k.addr, e.address)
-            return try allow4.delete(k)
+    func deleteLearned(_ key: LearnedEntry.Key) throws(BPFError) -> Bool {
+        switch key {
+        case .v4(let k): try allow4.delete(k)
+        case .v6(let k): try allow6.delete(k)
         }
-        var k = fqdn_allow6_key()
-        k.endpoint_id = e.endpointID
-        CBytes.set(&k.addr, e.address)
-        return try allow6.delete(k)
     }
 
     /// Replaces the value of an entry that still exists (one the kernel evicted meanwhile
     /// stays gone).
-    func replaceLearned(_ e: LearnedEntry, with value: fqdn_allow) throws(BPFError) {
-        if e.address.count == 4 {
-            var k = fqdn_allow4_key()
-            k.endpoint_id = e.endpointID
-            CBytes.set(&k.addr, e.address)
-            try allow4.update(k, value, policy: .exist)
-        } else {
-            var k = fqdn_allow6_key()
-            k.endpoint_id = e.endpointID
-            CBytes.set(&k.addr, e.address)
-            try allow6.update(k, value, policy: .exist)
+    func replaceLearned(_ key: LearnedEntry.Key, with value: fqdn_allow) throws(BPFError) {
+        switch key {
+        case .v4(let k): try allow4.update(k, value, policy: .exist)
+        case .v6(let k): try allow6.update(k, value, policy: .exist)
         }
     }
 }
