@@ -207,28 +207,20 @@ __attribute__((noinline)) int fqdn_dp_egress(struct __sk_buff *skb, __u64 ep_lo,
 	return DP_DO_CHECK;
 }
 
-/* A global function's result, hidden from clang: clang knows its range, the
- * verifier does not, and clang's folding of tests on it has made programs
- * the verifier refused. */
-static __always_inline int dp_opaque(int v)
-{
-	asm volatile("" : "+r"(v));
-	return v;
-}
-
-/* What the entry points call for traffic leaving the endpoint. */
+/* What the entry points call for traffic leaving the endpoint. The results of
+ * the global functions go through fqdn_keep (dns_parser.h). */
 static __always_inline int dp_egress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
 	__u64 lo = dp_ep_lo(ep), hi = dp_ep_hi(ep);
-	int v = dp_opaque(fqdn_dp_egress(skb, lo, hi));
+	int v = fqdn_keep(fqdn_dp_egress(skb, lo, hi));
 
 	if (v == DP_DO_CHECK)
-		return dp_opaque(fqdn_dp_check(skb, lo, hi));
+		return fqdn_keep(fqdn_dp_check(skb, lo, hi));
 	if (v == DP_DO_QUERY)
-		v = dp_opaque(fqdn_dp_query(skb, lo, hi));
+		v = fqdn_keep(fqdn_dp_query(skb, lo, hi));
 #if FQDN_TCP_TX_CHECK
 	else if (v == DP_DO_TCP)
-		v = dp_opaque(fqdn_dp_tcp(skb, lo, hi, 1)) == DP_TCP_OK ? DP_PASS : DP_DROP;
+		v = fqdn_keep(fqdn_dp_tcp(skb, lo, hi, 1)) == DP_TCP_OK ? DP_PASS : DP_DROP;
 #endif
 	else
 		return v;
@@ -331,13 +323,13 @@ __attribute__((noinline)) int fqdn_dp_ingress(struct __sk_buff *skb, __u64 ep_lo
 static __always_inline int dp_ingress(struct __sk_buff *skb, const struct fqdn_endpoint *ep)
 {
 	__u64 lo = dp_ep_lo(ep), hi = dp_ep_hi(ep);
-	int v = dp_opaque(fqdn_dp_ingress(skb, lo, hi));
+	int v = fqdn_keep(fqdn_dp_ingress(skb, lo, hi));
 
 	if (v == DP_DO_RESPONSE)
-		return dp_opaque(fqdn_dp_response(skb, lo, hi));
+		return fqdn_keep(fqdn_dp_response(skb, lo, hi));
 #if FQDN_TCP_TX_CHECK && DP_ATTACH == DP_ATTACH_VETH
 	if (v == DP_DO_TCP)
-		return dp_opaque(fqdn_dp_tcp(skb, lo, hi, 0)) == DP_TCP_OK ? DP_PASS : DP_DROP;
+		return fqdn_keep(fqdn_dp_tcp(skb, lo, hi, 0)) == DP_TCP_OK ? DP_PASS : DP_DROP;
 #endif
 	return v;
 }

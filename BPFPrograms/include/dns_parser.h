@@ -225,10 +225,13 @@ static __always_inline struct fqdn_dns_scratch *fqdn_dns_scratch_get(void)
 
 /* --- small helpers ---------------------------------------------------- */
 
-/* An empty asm makes v opaque to clang, so the mask that follows is kept even
- * where clang can prove it redundant: 6.1's verifier needs to see it
- * (`math between map_value pointer and register with unbounded min value`
- * after p = ((b & 0x3F) << 8) | msg[p + 1]; Documentation/KernelMatrix.md). */
+/* An empty asm makes v opaque to clang: it cannot fold what follows from what
+ * it knows of v. A mask after it is kept even where clang can prove it
+ * redundant: 6.1's verifier needs to see it (`math between map_value pointer
+ * and register with unbounded min value` after p = ((b & 0x3F) << 8) |
+ * msg[p + 1]; Documentation/KernelMatrix.md). A test of a global function's
+ * result is kept too: clang knows the result's range, the verifier does not,
+ * and clang's folding of such tests has made programs the verifier refused. */
 static __always_inline __u32 fqdn_keep(__u32 v)
 {
 	asm volatile("" : "+r"(v));
@@ -1037,16 +1040,14 @@ FQDN_STATIC_ASSERT(FQDN_DNS_STEPS_PER_ITER % FQDN_DNS_STEPS_PER_CALL == 0,
 
 static __always_inline int fqdn_dns_steps(struct fqdn_dns_ctx *c)
 {
-	int k, r;
+	int k;
 
 	FQDN_DNS_PRAGMA_STEPS
 	for (k = 0; k < FQDN_DNS_STEPS_PER_ITER / FQDN_DNS_STEPS_PER_CALL; k++) {
-		r = fqdn_dns_steps_g((const struct fqdn_dns_msgbuf *)c->msg, c->s, c->out);
 		/* clang sees that the function returns 0 or 1 and would drop the
-		 * test below; the verifier does not (a bpf_loop callback must
-		 * return 0 or 1). */
-		asm volatile("" : "+r"(r));
-		if (r & 1)
+		 * mask; the verifier needs it (a bpf_loop callback must return 0
+		 * or 1). */
+		if (fqdn_keep(fqdn_dns_steps_g((const struct fqdn_dns_msgbuf *)c->msg, c->s, c->out)) & 1)
 			return 1;
 	}
 	return 0;

@@ -12,6 +12,7 @@ events, and each map's final contents; the host's sanity assertions must hold.
 """
 import argparse
 import json
+import os
 import re
 from collections import OrderedDict, defaultdict
 
@@ -520,7 +521,6 @@ def main():
 
 def verifier_budget():
     """FQDN_VERIFIER_BUDGET from the shared header (the one definition)."""
-    import os
     header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "BPFPrograms", "include", "fqdn_shared.h")
     m = re.search(r"#define FQDN_VERIFIER_BUDGET (\d+)", open(header).read())
     return int(m.group(1))
